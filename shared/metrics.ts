@@ -1,0 +1,54 @@
+/**
+ * Every Prometheus metric zmcast exports is declared here, so dashboards and
+ * the test that checks them have one list to read. Services in one process
+ * (the demo) share one registry.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export const registry = new Registry();
+collectDefaultMetrics({ register: registry, prefix: 'zmcast_process_' });
+
+const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.02, 0.04, 0.06, 0.1, 0.25, 0.5, 1, 2.5, 5];
+
+function once<T>(make: () => T): () => T {
+  let value: T | undefined;
+  return () => (value ??= make());
+}
+
+export const captureMetrics = once(() => ({
+  packets: new Counter({ name: 'zmcast_capture_packets_total', help: 'Video packets read from cameras', labelNames: ['monitor'], registers: [registry] }),
+  bytes: new Counter({ name: 'zmcast_capture_bytes_total', help: 'Video bytes read from cameras', labelNames: ['monitor'], registers: [registry] }),
+  reconnects: new Counter({ name: 'zmcast_capture_reconnects_total', help: 'Camera reconnect attempts', labelNames: ['monitor'], registers: [registry] }),
+  dropped: new Counter({ name: 'zmcast_capture_dropped_packets_total', help: 'Packets not published because Redis fell behind', labelNames: ['monitor'], registers: [registry] }),
+  publishErrors: new Counter({ name: 'zmcast_capture_publish_errors_total', help: 'Failed Redis writes', labelNames: ['monitor'], registers: [registry] }),
+  publishLatency: new Histogram({ name: 'zmcast_capture_publish_seconds', help: 'Packet read to Redis acknowledgement', labelNames: ['monitor'], buckets: LATENCY_BUCKETS, registers: [registry] }),
+  inFlight: new Gauge({ name: 'zmcast_capture_publish_in_flight', help: 'Packets sent to Redis and not yet acknowledged', labelNames: ['monitor'], registers: [registry] }),
+  connected: new Gauge({ name: 'zmcast_capture_connected', help: '1 while the camera is delivering packets', labelNames: ['monitor'], registers: [registry] }),
+  generation: new Gauge({ name: 'zmcast_capture_generation', help: 'Current generation per monitor', labelNames: ['monitor'], registers: [registry] }),
+  events: new Counter({ name: 'zmcast_capture_events_total', help: 'Monitor events emitted', labelNames: ['monitor', 'event'], registers: [registry] }),
+}));
+
+export const edgeMetrics = once(() => ({
+  clients: new Gauge({ name: 'zmcast_edge_clients', help: 'Connected WebSocket clients', registers: [registry] }),
+  connections: new Counter({ name: 'zmcast_edge_connections_total', help: 'Accepted WebSocket connections', labelNames: ['endpoint'], registers: [registry] }),
+  subscribers: new Gauge({ name: 'zmcast_edge_stream_subscribers', help: 'Local video subscribers per monitor', labelNames: ['monitor'], registers: [registry] }),
+  droppedClients: new Counter({ name: 'zmcast_edge_dropped_clients_total', help: 'Clients closed by the edge', labelNames: ['reason'], registers: [registry] }),
+  droppedFrames: new Counter({ name: 'zmcast_edge_dropped_frames_total', help: 'Video packets skipped for slow clients', labelNames: ['monitor'], registers: [registry] }),
+  refused: new Counter({ name: 'zmcast_edge_refused_total', help: 'Requests or commands refused', labelNames: ['reason'], registers: [registry] }),
+  commands: new Counter({ name: 'zmcast_edge_commands_total', help: 'Commands received', labelNames: ['command'], registers: [registry] }),
+  errors: new Counter({ name: 'zmcast_edge_errors_total', help: 'Error replies sent', labelNames: ['code'], registers: [registry] }),
+  packets: new Counter({ name: 'zmcast_edge_packets_total', help: 'Video packets read from Redis', labelNames: ['monitor'], registers: [registry] }),
+  sentFrames: new Counter({ name: 'zmcast_edge_sent_frames_total', help: 'Video frames written to clients', registers: [registry] }),
+  sentBytes: new Counter({ name: 'zmcast_edge_sent_bytes_total', help: 'Video bytes written to clients', registers: [registry] }),
+  streamLength: new Gauge({ name: 'zmcast_edge_stream_length', help: 'Entries in the monitor stream (queue depth)', labelNames: ['monitor'], registers: [registry] }),
+  readerLag: new Gauge({ name: 'zmcast_edge_reader_lag_seconds', help: 'Age of the newest packet when the edge read it', labelNames: ['monitor'], registers: [registry] }),
+  readerReconnects: new Counter({ name: 'zmcast_edge_reader_reconnects_total', help: 'Redis reader errors followed by a retry', registers: [registry] }),
+  sendQueueBytes: new Histogram({
+    name: 'zmcast_edge_client_send_queue_bytes',
+    help: 'Bytes queued for a client when a packet is written to it',
+    buckets: [0, 16e3, 64e3, 256e3, 1e6, 2e6, 4e6, 8e6, 16e6],
+    registers: [registry],
+  }),
+  latency: new Histogram({ name: 'zmcast_edge_capture_to_send_seconds', help: 'Capture wall-clock to the write to clients', labelNames: ['monitor'], buckets: LATENCY_BUCKETS, registers: [registry] }),
+  firstFrame: new Histogram({ name: 'zmcast_edge_first_frame_seconds', help: 'Subscribe to the first keyframe written', buckets: LATENCY_BUCKETS, registers: [registry] }),
+}));

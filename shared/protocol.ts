@@ -1,0 +1,280 @@
+/**
+ * The zmcast WebSocket protocol: commands, replies, error codes and close
+ * codes. It is a superset of ZoneMinder's per-monitor WebSocket draft (PR
+ * #4830); docs/protocol.md describes it for people. The edge and the
+ * reference client both use this module.
+ */
+import type { CodecConfigJson, VideoCodec } from './codec.js';
+
+export const PROTOCOL_VERSION = 1;
+
+export type Topic = 'status' | 'events' | 'stream';
+export type StreamCodec = VideoCodec | 'mjpeg';
+
+export const STATUS_INTERVAL = { min: 100, max: 60_000, default: 1000 } as const;
+
+export type Command =
+  | { command: 'status'; monitorId: number; requestId?: RequestId }
+  | { command: 'image'; monitorId: number; format: string; requestId?: RequestId }
+  | { command: 'stream'; monitorId: number; codec: StreamCodec; requestId?: RequestId }
+  | { command: 'subscribe'; monitorId: number; topic: 'status'; intervalMs: number; requestId?: RequestId }
+  | { command: 'subscribe'; monitorId: number; topic: 'events'; since?: string; requestId?: RequestId }
+  | { command: 'subscribe'; monitorId: number; topic: 'stream'; codec: StreamCodec; requestId?: RequestId }
+  | { command: 'unsubscribe'; monitorId: number; topic: Topic; requestId?: RequestId }
+  | { command: 'ping'; requestId?: RequestId };
+
+export type RequestId = string | number;
+
+/** Stable error codes; `message` texts for ZoneMinder's own errors are kept verbatim. */
+export const ErrorCode = {
+  BadJson: 'bad_json',
+  BadRequest: 'bad_request',
+  MissingCommand: 'missing_command',
+  UnknownCommand: 'unknown_command',
+  MissingTopic: 'missing_topic',
+  UnknownTopic: 'unknown_topic',
+  MissingMonitor: 'missing_monitor',
+  UnknownMonitor: 'unknown_monitor',
+  Forbidden: 'forbidden',
+  UnsupportedCodec: 'unsupported_codec',
+  ImageUnavailable: 'image_unavailable',
+  RateLimited: 'rate_limited',
+  TooManySubscriptions: 'too_many_subscriptions',
+  EventsExpired: 'events_expired',
+  Internal: 'internal',
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/** ZoneMinder's draft error texts, used where the same condition arises. */
+export const ZmMessage = {
+  MissingCommand: 'Missing command',
+  MissingTopic: 'Missing topic',
+  UnsupportedCommand: 'Unsupported command',
+  UnsupportedTopic: 'Unsupported topic',
+  ImageUnavailable: 'Unable to fetch image payload',
+  MjpegUnavailable: 'Unable to fetch mjpeg stream payload',
+  StreamUnavailable: 'Unsupported stream codec or payload unavailable',
+} as const;
+
+/** Close codes beyond RFC 6455's own (1000 normal, 1001 going away, 1009 too big). */
+export const CloseCode = {
+  Normal: 1000,
+  GoingAway: 1001,
+  PolicyViolation: 1008,
+  MessageTooBig: 1009,
+  InternalError: 1011,
+  SlowConsumer: 4008,
+  RateLimited: 4029,
+  AuthExpired: 4401,
+  AuthRevoked: 4403,
+} as const;
+
+export class ProtocolError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly requestId?: RequestId,
+    readonly monitorId?: number,
+  ) {
+    super(message);
+  }
+}
+
+const TOPICS: readonly string[] = ['status', 'events', 'stream'];
+const STREAM_CODECS: readonly string[] = ['h264', 'h265', 'av1', 'mjpeg'];
+
+/**
+ * Parses one text frame. `monitorId` is the monitor of a per-monitor socket
+ * (`/monitors/:id/ws`); on `/ws` every command must name `monitor_id`.
+ */
+export function parseCommand(text: string, monitorId?: number): Command {
+  let msg: unknown;
+  try {
+    msg = JSON.parse(text);
+  } catch {
+    throw new ProtocolError(ErrorCode.BadJson, 'Malformed JSON');
+  }
+  if (typeof msg !== 'object' || msg === null || Array.isArray(msg)) {
+    throw new ProtocolError(ErrorCode.BadRequest, 'A command must be a JSON object');
+  }
+  const m = msg as Record<string, unknown>;
+  const requestId = readRequestId(m.request_id);
+  const fail = (code: ErrorCode, message: string): never => {
+    throw new ProtocolError(code, message, requestId, typeof m.monitor_id === 'number' ? m.monitor_id : monitorId);
+  };
+  if (m.command === undefined || m.command === null || m.command === '') fail(ErrorCode.MissingCommand, ZmMessage.MissingCommand);
+  if (typeof m.command !== 'string') fail(ErrorCode.BadRequest, 'command must be a string');
+  if (m.command === 'ping') return { command: 'ping', requestId };
+  if (!['status', 'image', 'stream', 'subscribe', 'unsubscribe'].includes(m.command as string)) {
+    fail(ErrorCode.UnknownCommand, ZmMessage.UnsupportedCommand);
+  }
+  const target = readMonitorId(m.monitor_id, monitorId, fail);
+  switch (m.command) {
+    case 'status':
+      return { command: 'status', monitorId: target, requestId };
+    case 'image':
+      return { command: 'image', monitorId: target, format: readString(m.format, 'format', 'jpeg', fail), requestId };
+    case 'stream':
+      return { command: 'stream', monitorId: target, codec: readCodec(m.codec, fail), requestId };
+  }
+  if (m.topic === undefined || m.topic === null || m.topic === '') fail(ErrorCode.MissingTopic, ZmMessage.MissingTopic);
+  if (typeof m.topic !== 'string' || !TOPICS.includes(m.topic)) fail(ErrorCode.UnknownTopic, ZmMessage.UnsupportedTopic);
+  const topic = m.topic as Topic;
+  if (m.command === 'unsubscribe') return { command: 'unsubscribe', monitorId: target, topic, requestId };
+  if (topic === 'status') {
+    return { command: 'subscribe', monitorId: target, topic, intervalMs: readInterval(m.interval_ms, fail), requestId };
+  }
+  if (topic === 'events') {
+    if (m.since !== undefined && m.since !== null && (typeof m.since !== 'string' || !/^\d+-\d+$/.test(m.since))) {
+      fail(ErrorCode.BadRequest, 'since must be an event id such as "1700000000000-0"');
+    }
+    return { command: 'subscribe', monitorId: target, topic, since: (m.since as string | undefined) ?? undefined, requestId };
+  }
+  return { command: 'subscribe', monitorId: target, topic: 'stream', codec: readCodec(m.codec, fail), requestId };
+}
+
+function readRequestId(v: unknown): RequestId | undefined {
+  if (typeof v === 'string' && v.length <= 128) return v;
+  if (typeof v === 'number' && Number.isFinite(v)) return v;
+  return undefined;
+}
+
+function readMonitorId(v: unknown, fallback: number | undefined, fail: (c: ErrorCode, m: string) => never): number {
+  if (v === undefined || v === null) {
+    if (fallback !== undefined) return fallback;
+    return fail(ErrorCode.MissingMonitor, 'monitor_id is required on this endpoint');
+  }
+  const n = typeof v === 'string' && /^\d{1,9}$/.test(v) ? Number(v) : v;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > 0xffffffff) {
+    return fail(ErrorCode.BadRequest, 'monitor_id must be a non-negative integer');
+  }
+  if (fallback !== undefined && n !== fallback) return fail(ErrorCode.BadRequest, 'monitor_id does not match this endpoint');
+  return n;
+}
+
+function readString(v: unknown, name: string, dflt: string, fail: (c: ErrorCode, m: string) => never): string {
+  if (v === undefined || v === null) return dflt;
+  if (typeof v !== 'string' || v.length > 32) return fail(ErrorCode.BadRequest, `${name} must be a short string`);
+  return v;
+}
+
+function readCodec(v: unknown, fail: (c: ErrorCode, m: string) => never): StreamCodec {
+  const codec = readString(v, 'codec', 'mjpeg', fail);
+  if (!STREAM_CODECS.includes(codec)) return fail(ErrorCode.UnsupportedCodec, ZmMessage.StreamUnavailable);
+  return codec as StreamCodec;
+}
+
+function readInterval(v: unknown, fail: (c: ErrorCode, m: string) => never): number {
+  if (v === undefined || v === null) return STATUS_INTERVAL.default;
+  if (typeof v !== 'number' || !Number.isFinite(v)) return fail(ErrorCode.BadRequest, 'interval_ms must be a number');
+  return Math.min(STATUS_INTERVAL.max, Math.max(STATUS_INTERVAL.min, Math.round(v)));
+}
+
+// ---- Replies (server → client, JSON text frames) -------------------------
+
+export interface AckReply {
+  type: 'ack';
+  command?: string;
+  topic?: Topic;
+  interval_ms: number;
+  monitor_id: number;
+  request_id?: RequestId;
+}
+
+export interface StatusReply {
+  type: 'status';
+  monitor_id: number;
+  monitor_name: string;
+  connected: boolean;
+  shm_valid: boolean;
+  state_id: number;
+  state: string;
+  capture_fps: number;
+  analysis_fps: number;
+  capture_bandwidth: number;
+  image_count: number;
+  analysing: boolean;
+  capturing: boolean;
+  recording: boolean;
+  signal: boolean;
+  last_frame_score: number;
+  last_event_id: number;
+  heartbeat_time: number;
+  startup_time: number;
+  /** zmcast additions */
+  online: boolean;
+  capture_state: string;
+  last_packet_age_ms: number | null;
+  capture_node: string | null;
+  generation: number;
+  request_id?: RequestId;
+}
+
+export interface EventReply {
+  type: 'event';
+  monitor_id: number;
+  event: string;
+  message: string;
+  /** zmcast additions: resumable id, time (ms) and generation. */
+  id: string;
+  time: number;
+  generation: number;
+}
+
+export interface ErrorReply {
+  type: 'error';
+  code: ErrorCode;
+  message: string;
+  monitor_id?: number;
+  request_id?: RequestId;
+}
+
+export interface CodecReply extends CodecConfigJson {
+  type: 'codec';
+  monitor_id: number;
+}
+
+export interface DroppedReply {
+  type: 'dropped';
+  monitor_id: number;
+  /** Video packets skipped for this client since the last notice. */
+  count: number;
+  reason: 'slow_consumer';
+}
+
+export interface HelloReply {
+  type: 'hello';
+  protocol: number;
+  server: string;
+}
+
+/** ZoneMinder draft payload metadata, sent as a text frame before the bytes. */
+export interface PayloadMeta {
+  type: 'stream' | 'image';
+  request_id?: RequestId;
+  format: string;
+  content_type: string;
+  monitor_id: number;
+  width: number;
+  height: number;
+  line_size: number;
+  colours: number;
+  subpixel_order: number;
+  image_count: number;
+  sequence: number;
+  keyframe: boolean;
+  payload_bytes: number;
+  /** zmcast additions */
+  generation: number;
+  capture_time: number;
+  pts_us: number | null;
+}
+
+export type Reply = AckReply | StatusReply | EventReply | ErrorReply | CodecReply | DroppedReply | HelloReply | PayloadMeta;
+
+export function errorReply(e: ProtocolError): ErrorReply {
+  const r: ErrorReply = { type: 'error', code: e.code, message: e.message };
+  if (e.monitorId !== undefined) r.monitor_id = e.monitorId;
+  if (e.requestId !== undefined) r.request_id = e.requestId;
+  return r;
+}
