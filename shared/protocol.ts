@@ -9,7 +9,8 @@ import type { CodecConfigJson, VideoCodec } from './codec.js';
 export const PROTOCOL_VERSION = 1;
 
 export type Topic = 'status' | 'events' | 'stream';
-export type StreamCodec = VideoCodec | 'mjpeg';
+/** `auto` (a zmcast addition) means whatever codec the camera sends. */
+export type StreamCodec = VideoCodec | 'mjpeg' | 'auto';
 
 export const STATUS_INTERVAL = { min: 100, max: 60_000, default: 1000 } as const;
 
@@ -81,7 +82,7 @@ export class ProtocolError extends Error {
 }
 
 const TOPICS: readonly string[] = ['status', 'events', 'stream'];
-const STREAM_CODECS: readonly string[] = ['h264', 'h265', 'av1', 'mjpeg'];
+const STREAM_CODECS: readonly string[] = ['h264', 'h265', 'av1', 'mjpeg', 'auto'];
 
 /**
  * Parses one text frame. `monitorId` is the monitor of a per-monitor socket

@@ -1,0 +1,242 @@
+/**
+ * One WebSocket connection: parses commands, checks them, keeps the
+ * connection's subscriptions and turns every failure into a JSON error with
+ * a stable code, never into trouble for anyone else.
+ */
+import type { Socket } from 'node:net';
+import type { WebSocket, RawData } from 'ws';
+import {
+  CloseCode, ErrorCode, ProtocolError, ZmMessage, errorReply, parseCommand,
+  type AckReply, type Command, type Reply, type RequestId, type Topic,
+} from '../../shared/protocol.js';
+import { configToJson } from '../../shared/codec.js';
+import { edgeMetrics } from '../../shared/metrics.js';
+import { logger } from '../../shared/log.js';
+import type { Hub } from './hub.js';
+import { VideoSubscription, type Outlet, type SendBudget, type WireFormat } from './video-subscription.js';
+import type { EventsSubscriber, MonitorEvent } from './events-channel.js';
+import { writeFrames } from './frame.js';
+import { latestKeyframe } from './one-shot.js';
+
+export interface SessionLimits extends SendBudget {
+  maxSubscriptions: number;
+  commandsPerSecond: number;
+}
+
+interface Subscription {
+  close(): void;
+}
+
+/** Past this many refused commands in one second the client is flooding, not bursting. */
+const FLOOD_FACTOR = 5;
+const CLOSE_GRACE_MS = 10_000;
+const log = logger('session');
+
+export class ClientSession implements Outlet {
+  private readonly subs = new Map<string, Subscription>();
+  private tokens: number;
+  private lastRefill = Date.now();
+  private refusedThisSecond = 0;
+  private closed = false;
+  private readonly m = edgeMetrics();
+
+  constructor(
+    private readonly ws: WebSocket,
+    readonly socket: Socket,
+    private readonly hub: Hub,
+    readonly format: WireFormat,
+    private readonly limits: SessionLimits,
+    /** Set on `/monitors/:id/ws`: the monitor every command is about. */
+    private readonly fixedMonitor?: number,
+  ) {
+    this.tokens = limits.commandsPerSecond * 2;
+    ws.on('message', (data, isBinary) => this.onMessage(data, isBinary));
+    ws.on('close', () => this.dispose());
+    ws.on('error', (err) => log.debug('socket error', { error: err.message }));
+  }
+
+  sendJson(message: Reply | object): void {
+    if (!this.closed) this.ws.send(JSON.stringify(message));
+  }
+
+  closeSlow(): void {
+    this.close(CloseCode.SlowConsumer, 'slow consumer', 'slow_consumer');
+  }
+
+  close(code: number, reason: string, metricReason: string): void {
+    if (this.closed) return;
+    this.m.droppedClients.inc({ reason: metricReason });
+    this.dispose();
+    this.ws.close(code, reason);
+    // The close frame waits behind what is already queued; a client that has
+    // not read that far after the grace period loses the TCP connection.
+    setTimeout(() => this.ws.terminate(), CLOSE_GRACE_MS).unref();
+  }
+
+  private dispose(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const s of this.subs.values()) s.close();
+    this.subs.clear();
+  }
+
+  private onMessage(data: RawData, isBinary: boolean): void {
+    if (this.closed) return;
+    if (!this.takeToken()) return;
+    if (isBinary) {
+      this.fail(new ProtocolError(ErrorCode.BadRequest, 'Commands are JSON text frames'));
+      return;
+    }
+    let cmd: Command;
+    try {
+      cmd = parseCommand(data.toString(), this.fixedMonitor);
+    } catch (err) {
+      this.fail(err);
+      return;
+    }
+    this.m.commands.inc({ command: cmd.command });
+    this.run(cmd).catch((err) => this.fail(err));
+  }
+
+  /** Token bucket: a burst of twice the rate, refilled continuously. */
+  private takeToken(): boolean {
+    const now = Date.now();
+    const rate = this.limits.commandsPerSecond;
+    this.tokens = Math.min(rate * 2, this.tokens + ((now - this.lastRefill) / 1000) * rate);
+    if (now - this.lastRefill >= 1000) this.refusedThisSecond = 0;
+    this.lastRefill = now;
+    if (this.tokens >= 1) {
+      this.tokens -= 1;
+      return true;
+    }
+    this.m.refused.inc({ reason: 'rate_limited' });
+    if (++this.refusedThisSecond > rate * FLOOD_FACTOR) {
+      this.close(CloseCode.RateLimited, 'command flood', 'rate_limited');
+    } else if (this.refusedThisSecond === 1) {
+      this.fail(new ProtocolError(ErrorCode.RateLimited, `More than ${rate} commands per second`));
+    }
+    return false;
+  }
+
+  private async run(cmd: Command): Promise<void> {
+    if (cmd.command === 'ping') {
+      this.sendJson({ type: 'pong', request_id: cmd.requestId });
+      return;
+    }
+    const { monitorId, requestId } = cmd;
+    if (!(await this.hub.directory.exists(monitorId))) {
+      throw new ProtocolError(ErrorCode.UnknownMonitor, `Unknown monitor ${monitorId}`, requestId, monitorId);
+    }
+    switch (cmd.command) {
+      case 'status':
+        this.sendJson(withRequest(await this.hub.directory.status(monitorId), requestId));
+        return;
+      case 'image':
+        throw new ProtocolError(ErrorCode.ImageUnavailable, ZmMessage.ImageUnavailable, requestId, monitorId);
+      case 'stream':
+        await this.oneShot(monitorId, cmd.codec, requestId);
+        return;
+      case 'unsubscribe':
+        this.subs.get(`${cmd.topic}:${monitorId}`)?.close();
+        this.subs.delete(`${cmd.topic}:${monitorId}`);
+        this.ack(cmd.command, cmd.topic, 0, monitorId, requestId);
+        return;
+      case 'subscribe':
+        await this.subscribe(cmd);
+    }
+  }
+
+  private async subscribe(cmd: Extract<Command, { command: 'subscribe' }>): Promise<void> {
+    const { monitorId, requestId } = cmd;
+    const key = `${cmd.topic}:${monitorId}`;
+    if (!this.subs.has(key) && this.subs.size >= this.limits.maxSubscriptions) {
+      throw new ProtocolError(ErrorCode.TooManySubscriptions, `At most ${this.limits.maxSubscriptions} subscriptions per connection`, requestId, monitorId);
+    }
+    if (cmd.topic === 'stream') await this.checkCodec(monitorId, cmd.codec, requestId);
+    this.subs.get(key)?.close();
+    this.subs.delete(key);
+    if (cmd.topic === 'status') {
+      this.ack('subscribe', 'status', cmd.intervalMs, monitorId, requestId);
+      this.subs.set(key, this.statusSubscription(monitorId, cmd.intervalMs));
+    } else if (cmd.topic === 'events') {
+      this.ack('subscribe', 'events', 0, monitorId, requestId);
+      this.subs.set(key, this.eventsSubscription(monitorId, cmd.since));
+    } else {
+      this.ack('subscribe', 'stream', 0, monitorId, requestId);
+      this.subs.set(key, this.videoSubscription(monitorId, requestId));
+    }
+  }
+
+  private statusSubscription(monitorId: number, intervalMs: number): Subscription {
+    const push = () => this.hub.directory.status(monitorId).then((s) => this.sendJson(s), (err) => this.fail(err));
+    push();
+    const timer = setInterval(push, intervalMs);
+    return { close: () => clearInterval(timer) };
+  }
+
+  private eventsSubscription(monitorId: number, since?: string): Subscription {
+    const entry = this.hub.acquireEvents(monitorId);
+    const sub: EventsSubscriber = { deliverEvent: (e: MonitorEvent) => !this.closed && writeFrames(this.socket, [e.frame]) };
+    entry.ready.then(() => entry.channel.add(sub, since)).catch((err) => this.fail(err));
+    return {
+      close: () => {
+        entry.channel.remove(sub);
+        this.hub.releaseEvents(monitorId);
+      },
+    };
+  }
+
+  private videoSubscription(monitorId: number, requestId?: RequestId): Subscription {
+    const entry = this.hub.acquireVideo(monitorId);
+    const sub = new VideoSubscription(this, monitorId, this.limits, this.format === 'zoneminder' ? requestId : undefined);
+    entry.channel.add(sub);
+    entry.ready.catch((err) => this.fail(err));
+    return {
+      close: () => {
+        entry.channel.remove(sub);
+        this.hub.releaseVideo(monitorId);
+      },
+    };
+  }
+
+  /** Passthrough only: the codec asked for must be the camera's. */
+  private async checkCodec(monitorId: number, codec: string, requestId?: RequestId): Promise<void> {
+    if (codec === 'auto') return;
+    const config = await this.hub.currentConfig(monitorId);
+    if (codec === 'mjpeg' || (config && config.codec !== codec)) {
+      throw new ProtocolError(ErrorCode.UnsupportedCodec, ZmMessage.StreamUnavailable, requestId, monitorId);
+    }
+  }
+
+  /** `stream` without subscribing: the latest keyframe, decodable on its own. */
+  private async oneShot(monitorId: number, codec: string, requestId?: RequestId): Promise<void> {
+    const kf = await latestKeyframe(this.hub, monitorId);
+    if (!kf || codec === 'mjpeg' || (codec !== 'auto' && kf.config && kf.config.codec !== codec)) {
+      throw new ProtocolError(ErrorCode.UnsupportedCodec, ZmMessage.StreamUnavailable, requestId, monitorId);
+    }
+    if (this.format === 'zoneminder') {
+      writeFrames(this.socket, kf.zoneminder(requestId));
+      return;
+    }
+    if (kf.config) this.sendJson({ type: 'codec', monitor_id: monitorId, ...configToJson(kf.config), request_id: requestId });
+    writeFrames(this.socket, [kf.zmcast()]);
+  }
+
+  private ack(command: string, topic: Topic, intervalMs: number, monitorId: number, requestId?: RequestId): void {
+    const ack: AckReply = { type: 'ack', command, topic, interval_ms: intervalMs, monitor_id: monitorId };
+    this.sendJson(withRequest(ack, requestId));
+  }
+
+  private fail(err: unknown): void {
+    const e = err instanceof ProtocolError
+      ? err
+      : new ProtocolError(ErrorCode.Internal, 'Internal error');
+    if (!(err instanceof ProtocolError)) log.error('command failed', { error: (err as Error)?.stack ?? String(err) });
+    this.m.errors.inc({ code: e.code });
+    this.sendJson(errorReply(e));
+  }
+}
+
+function withRequest<T extends object>(reply: T, requestId?: RequestId): T {
+  return requestId === undefined ? reply : { ...reply, request_id: requestId };
+}

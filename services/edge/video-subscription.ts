@@ -1,0 +1,106 @@
+/**
+ * One client's video subscription to one monitor, with its send budget.
+ * Over the soft limit, video for this client is skipped until the next
+ * keyframe (so what it does get still decodes) and the client is told how
+ * many packets it missed; over the hard limit in bytes, or over the soft limit
+ * for longer than the hard time, it is closed. Other viewers never wait.
+ */
+import type { Socket } from 'node:net';
+import { configToJson, type CodecConfig } from '../../shared/codec.js';
+import type { CodecReply, DroppedReply, RequestId } from '../../shared/protocol.js';
+import { edgeMetrics } from '../../shared/metrics.js';
+import type { CachedPacket } from './cached-packet.js';
+import { writeFrames, type Frame } from './frame.js';
+import type { VideoSubscriber } from './video-channel.js';
+
+export type WireFormat = 'zmcast' | 'zoneminder';
+
+export interface SendBudget {
+  softLimitBytes: number;
+  hardLimitBytes: number;
+  hardLimitMs: number;
+}
+
+/** What a subscription needs from its connection. */
+export interface Outlet {
+  readonly socket: Socket;
+  readonly format: WireFormat;
+  sendJson(message: object): void;
+  closeSlow(): void;
+}
+
+export class VideoSubscription implements VideoSubscriber {
+  private waitingForKeyframe = true;
+  private skipping = false;
+  private dropped = 0;
+  private overSoftSince = 0;
+  private readonly subscribedAt = performance.now();
+  private firstFrameSeen = false;
+  private readonly label: string;
+  private readonly m = edgeMetrics();
+
+  constructor(
+    private readonly outlet: Outlet,
+    readonly monitorId: number,
+    private readonly budget: SendBudget,
+    private readonly requestId?: RequestId,
+  ) {
+    this.label = String(monitorId);
+  }
+
+  begin(config: CodecConfig | null, gop: readonly CachedPacket[]): void {
+    if (config) this.codec(config);
+    for (const packet of gop) this.deliver(packet);
+  }
+
+  codec(config: CodecConfig): void {
+    if (this.outlet.format !== 'zmcast') return; // the ZoneMinder format carries extradata on keyframes instead
+    const reply: CodecReply = { type: 'codec', monitor_id: this.monitorId, ...configToJson(config) };
+    this.outlet.sendJson(reply);
+  }
+
+  deliver(packet: CachedPacket): void {
+    const queued = this.outlet.socket.writableLength;
+    this.m.sendQueueBytes.observe(queued);
+    if (queued > this.budget.softLimitBytes) {
+      const now = Date.now();
+      this.overSoftSince ||= now;
+      if (queued > this.budget.hardLimitBytes || now - this.overSoftSince > this.budget.hardLimitMs) {
+        this.outlet.closeSlow();
+        return;
+      }
+      this.skip();
+      return;
+    }
+    this.overSoftSince = 0;
+    if (this.waitingForKeyframe || this.skipping) {
+      if (!packet.keyframe) {
+        if (this.skipping) this.skip();
+        return;
+      }
+      this.waitingForKeyframe = false;
+      if (this.skipping) this.resume();
+    }
+    const frames: readonly Frame[] = this.outlet.format === 'zmcast' ? [packet.zmcast()] : packet.zoneminder(this.requestId);
+    writeFrames(this.outlet.socket, frames);
+    this.m.sentFrames.inc();
+    this.m.sentBytes.inc(frames.length === 1 ? frames[0].size : frames[0].size + frames[1].size);
+    if (!this.firstFrameSeen) {
+      this.firstFrameSeen = true;
+      this.m.firstFrame.observe((performance.now() - this.subscribedAt) / 1000);
+    }
+  }
+
+  private skip(): void {
+    this.skipping = true;
+    this.dropped++;
+    this.m.droppedFrames.inc({ monitor: this.label });
+  }
+
+  private resume(): void {
+    this.skipping = false;
+    const notice: DroppedReply = { type: 'dropped', monitor_id: this.monitorId, count: this.dropped, reason: 'slow_consumer' };
+    this.dropped = 0;
+    this.outlet.sendJson(notice);
+  }
+}
