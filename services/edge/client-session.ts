@@ -38,6 +38,7 @@ export class ClientSession implements Outlet {
   private lastRefill = Date.now();
   private refusedThisSecond = 0;
   private closed = false;
+  private queue: Promise<void> = Promise.resolve();
   private readonly m = edgeMetrics();
 
   constructor(
@@ -83,19 +84,16 @@ export class ClientSession implements Outlet {
   private onMessage(data: RawData, isBinary: boolean): void {
     if (this.closed) return;
     if (!this.takeToken()) return;
-    if (isBinary) {
-      this.fail(new ProtocolError(ErrorCode.BadRequest, 'Commands are JSON text frames'));
-      return;
-    }
-    let cmd: Command;
-    try {
-      cmd = parseCommand(data.toString(), this.fixedMonitor);
-    } catch (err) {
-      this.fail(err);
-      return;
-    }
+    // Commands run one after another so replies come back in the order asked.
+    this.queue = this.queue.then(() => this.handle(data, isBinary)).catch((err) => this.fail(err));
+  }
+
+  private async handle(data: RawData, isBinary: boolean): Promise<void> {
+    if (this.closed) return;
+    if (isBinary) throw new ProtocolError(ErrorCode.BadRequest, 'Commands are JSON text frames');
+    const cmd = parseCommand(data.toString(), this.fixedMonitor);
     this.m.commands.inc({ command: cmd.command });
-    this.run(cmd).catch((err) => this.fail(err));
+    await this.run(cmd);
   }
 
   /** Token bucket: a burst of twice the rate, refilled continuously. */
