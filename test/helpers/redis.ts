@@ -1,6 +1,7 @@
 /**
- * Finds the Redis the integration tests use: TEST_REDIS_URL/REDIS_URL first,
- * then a local server on 6379, then a private redis-server binary, then a
+ * Finds the Redis the integration tests use: TEST_REDIS_URL/REDIS_URL first
+ * (global-setup.ts sets it to a private redis-server for the run), then a
+ * local server on 6379, then a private redis-server binary, then a
  * testcontainers container where a Docker engine exists. When none works the
  * suite fails loudly: it never skips.
  */
