@@ -23,5 +23,10 @@ while len > 1 do
     break
   end
 end
-redis.call('XTRIM', KEYS[1], 'MINID', redis.call('LINDEX', KEYS[2], 0))
+local oldest = redis.call('LINDEX', KEYS[2], 0)
+-- A codec config written just before the oldest keyframe opens that GOP's
+-- generation: it stays, so the stream still reads config, then keyframe.
+local before = redis.call('XREVRANGE', KEYS[1], '(' .. oldest, '-', 'COUNT', 1)
+if before[1] and before[1][2][1] == 'c' then oldest = before[1][1] end
+redis.call('XTRIM', KEYS[1], 'MINID', oldest)
 return id
