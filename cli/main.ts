@@ -9,6 +9,7 @@ import { locateRedis, RedisNotFoundError } from '../shared/redis-locator.js';
 import { setLogLevel, logger } from '../shared/log.js';
 import { EdgeServer } from '../services/edge/edge-server.js';
 import { CaptureService } from '../services/capture/capture-service.js';
+import { serveMetrics } from '../shared/metrics-server.js';
 import { watch } from './watch.js';
 
 const USAGE = `zmcast — live view for camera clusters
@@ -101,6 +102,8 @@ async function runServices(config: Config, what: { capture: boolean; edge: boole
   if (what.capture && config.capture.monitors.length === 0) log.warn('no monitors configured (ZMCAST_MONITORS or --monitors)');
   await capture?.start();
   const port = edge ? await edge.listen() : null;
+  // Without an edge in this process, capture still needs a /metrics of its own.
+  const metrics = capture && !edge && config.capture.metricsPort > 0 ? await serveMetrics(config.capture.metricsPort, config.edge.host) : null;
   log.info('started', { redis: redactUrl(located.url), redis_source: located.how, capture: config.capture.monitors.length, edge_port: port });
   if (what.demo && port !== null) printDemoHelp(port, config.capture.monitors.map((m) => m.id), located.how === 'spawned' ? located.url : null);
 
@@ -110,6 +113,7 @@ async function runServices(config: Config, what: { capture: boolean; edge: boole
   });
   log.info('stopping');
   await edge?.close();
+  metrics?.close();
   await capture?.stop();
   redis.disconnect();
   await located.stop();

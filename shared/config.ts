@@ -34,6 +34,8 @@ export interface Config {
     reconnectMinMs: number;
     reconnectMaxMs: number;
     rtspTimeoutMs: number;
+    /** Port of /metrics when capture runs without an edge in the same process; 0 turns it off. */
+    metricsPort: number;
   };
   retention: { gops: number; seconds: number; maxEntries: number; events: number };
   log: { level: 'debug' | 'info' | 'warn' | 'error' };
@@ -115,6 +117,7 @@ const SCHEMA = {
     reconnectMinMs: f('ZMCAST_RECONNECT_MIN_MS', 500, int(10, 600_000)),
     reconnectMaxMs: f('ZMCAST_RECONNECT_MAX_MS', 30_000, int(10, 3_600_000)),
     rtspTimeoutMs: f('ZMCAST_RTSP_TIMEOUT_MS', 5000, int(100, 600_000)),
+    metricsPort: f('ZMCAST_CAPTURE_METRICS_PORT', 9464, int(0, 65535)),
   },
   retention: {
     gops: f('ZMCAST_RETENTION_GOPS', 3, int(1, 1000)),

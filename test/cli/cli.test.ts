@@ -69,4 +69,20 @@ describe('zmcast command line', () => {
     const code = await new Promise<number | null>((resolve) => demo.once('exit', resolve));
     expect(code).toBe(0);
   });
+
+  it('runs capture on its own with a /metrics of its own', async () => {
+    const port = await freePort();
+    const redisUrl = `${(await testRedisUrl()).replace(/\/\d+$/, '')}/13`;
+    const capture = spawn(process.execPath, [BIN, 'capture', '--monitors', '9=synthetic:?size=160x120&fps=10'], {
+      env: { ...process.env, REDIS_URL: redisUrl, ZMCAST_CAPTURE_METRICS_PORT: String(port) },
+      stdio: 'ignore',
+    });
+    children.push(capture);
+    await until(async () => {
+      const text = await fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text(), () => '');
+      return /zmcast_capture_packets_total\{monitor="9"\} [1-9]/.test(text);
+    }, 30_000, 'capture metrics');
+    capture.kill('SIGTERM');
+    expect(await new Promise((resolve) => capture.once('exit', resolve))).toBe(0);
+  });
 });
