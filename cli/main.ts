@@ -125,6 +125,9 @@ function printDemoHelp(port: number, monitors: number[], privateRedis: string | 
   process.stdout.write(`
 zmcast demo is running: ${monitors.length} synthetic cameras, edge on ${base}${privateRedis ? `, private Redis at ${privateRedis}` : ''}
 
+  Live view in a browser (WebCodecs, H.264):
+    ${base}/
+
   Watch monitor ${monitors[0]} (writes H.264 to a file, prints fps/latency):
     npx zmcast watch ${base} --monitor ${monitors[0]} --out monitor${monitors[0]}.h264 --duration 10
   Pipe it into a player:

@@ -21,7 +21,7 @@ export const VERSION = 1;
 export const HEADER_BYTES = 44;
 export const NO_TIMESTAMP = -(2n ** 63n);
 
-export const enum PacketKind {
+export enum PacketKind {
   Video = 1,
 }
 
@@ -65,20 +65,25 @@ export function encodePacket(p: Omit<Packet, 'kind'> & { kind?: PacketKind }): B
   return out;
 }
 
-/** Reads the header without copying; throws PacketFormatError on garbage. */
-export function decodeHeader(buf: Buffer): PacketHeader {
+/**
+ * Reads the header without copying; throws PacketFormatError on garbage.
+ * Written against Uint8Array/DataView so the browser page imports this same
+ * module (the edge serves the compiled file at /lib/packet.js).
+ */
+export function decodeHeader(buf: Uint8Array): PacketHeader {
   if (buf.length < HEADER_BYTES || buf[0] !== MAGIC) throw new PacketFormatError('not a zmcast packet');
   if (buf[1] !== VERSION) throw new PacketFormatError(`unsupported packet version ${buf[1]}`);
+  const view = new DataView(buf.buffer, buf.byteOffset, HEADER_BYTES);
   return {
     kind: buf[2] as PacketKind,
     keyframe: (buf[3] & FLAG_KEYFRAME) !== 0,
-    monitorId: buf.readUInt32LE(4),
-    generation: buf.readUInt32LE(8),
-    sequence: buf.readUInt32LE(12),
-    captureTime: buf.readDoubleLE(16),
-    pts: buf.readBigInt64LE(24),
-    dts: buf.readBigInt64LE(32),
-    duration: buf.readUInt32LE(40),
+    monitorId: view.getUint32(4, true),
+    generation: view.getUint32(8, true),
+    sequence: view.getUint32(12, true),
+    captureTime: view.getFloat64(16, true),
+    pts: view.getBigInt64(24, true),
+    dts: view.getBigInt64(32, true),
+    duration: view.getUint32(40, true),
   };
 }
 
@@ -91,6 +96,6 @@ export function packetPayload(buf: Buffer): Buffer {
   return buf.subarray(HEADER_BYTES);
 }
 
-export function isKeyframe(buf: Buffer): boolean {
+export function isKeyframe(buf: Uint8Array): boolean {
   return (buf[3] & FLAG_KEYFRAME) !== 0;
 }

@@ -2,7 +2,8 @@
  * The edge: an HTTP server with `ws` in noServer mode. Routes:
  *   /ws                  zmcast protocol, many monitors per socket
  *   /monitors/:id/ws     ZoneMinder's per-monitor WebSocket draft
- *   /healthz /readyz /metrics
+ *   /                    the live-view page
+ *   /monitors /healthz /readyz /metrics
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
@@ -14,6 +15,7 @@ import { registry, edgeMetrics } from '../../shared/metrics.js';
 import { CloseCode, PROTOCOL_VERSION, type HelloReply } from '../../shared/protocol.js';
 import { logger } from '../../shared/log.js';
 import { Hub } from './hub.js';
+import { loadStaticFiles } from './static-files.js';
 import { ClientSession } from './client-session.js';
 import type { WireFormat } from './video-subscription.js';
 
@@ -27,6 +29,7 @@ export class EdgeServer {
   private readonly wss: WebSocketServer;
   private readonly alive = new WeakSet<WebSocket>();
   private readonly pinger: NodeJS.Timeout;
+  private readonly files = loadStaticFiles();
   private readonly m = edgeMetrics();
 
   constructor(private readonly redis: RedisClient, private readonly config: Config) {
@@ -72,6 +75,12 @@ export class EdgeServer {
     if (path === '/monitors') {
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(JSON.stringify(await this.hub.directory.list()));
+      return;
+    }
+    const file = this.files.get(path);
+    if (file) {
+      res.writeHead(200, { 'content-type': file.type, 'content-length': file.body.length, 'cache-control': 'no-cache' });
+      res.end(req.method === 'HEAD' ? undefined : file.body);
       return;
     }
     reply(res, 404, 'Not found');

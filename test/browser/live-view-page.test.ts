@@ -1,0 +1,78 @@
+/**
+ * The live-view page in a real Chromium: it lists the monitors, decodes their
+ * H.264 with WebCodecs and draws frames, starting at once from the keyframe.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { chromium, type BrowserContext } from 'playwright-core';
+import { CaptureService } from '../../services/capture/capture-service.js';
+import { EdgeServer } from '../../services/edge/edge-server.js';
+import { freshRedisUrl } from '../helpers/redis.js';
+import { captureConfig } from '../fixtures/capture-config.js';
+import { until } from '../helpers/edge.js';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+let redis: Redis;
+let capture: CaptureService;
+let edge: EdgeServer;
+let browser: BrowserContext;
+let url: string;
+
+beforeAll(async () => {
+  const redisUrl = await freshRedisUrl();
+  redis = new Redis(redisUrl);
+  const config = captureConfig(redisUrl, [
+    { id: 1, name: 'Front door', source: 'synthetic:?size=320x240&fps=25&gop=50' },
+    { id: 2, name: 'Yard', source: 'synthetic:?size=320x240&fps=25&gop=50' },
+  ], { edge: { host: '127.0.0.1', port: 0 } });
+  capture = new CaptureService(redis, config);
+  await capture.start();
+  edge = new EdgeServer(redis, config);
+  url = `http://127.0.0.1:${await edge.listen()}/`;
+  browser = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'zmcast-chromium-')), {
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  }).catch((err: Error) => {
+    throw new Error(`Chromium is needed for the page test (Debian package chromium, or CHROMIUM_PATH): ${err.message}`);
+  });
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await edge?.close();
+  await capture?.stop();
+  redis?.disconnect();
+});
+
+describe('live-view page', () => {
+  it('decodes and draws every monitor with WebCodecs', async () => {
+    await until(async () => (await redis.hget('zmcast:{m:2}:meta', 'kf')) !== null, 15_000, 'keyframes');
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    const t0 = Date.now();
+    await page.goto(url);
+    await page.waitForFunction(() => {
+      const tiles = (window as unknown as { zmcast: { tiles: Map<number, { decoded: number }> } }).zmcast.tiles;
+      return tiles.size === 2 && [...tiles.values()].every((t) => t.decoded > 0);
+    }, undefined, { timeout: 15_000 });
+    const firstFramesMs = Date.now() - t0;
+    await page.waitForTimeout(1500);
+    const stats = await page.evaluate(() =>
+      [...(window as unknown as { zmcast: { tiles: Map<number, { decoded: number; errors: number; canvas: HTMLCanvasElement }> } }).zmcast.tiles.values()]
+        .map((t) => ({ decoded: t.decoded, errors: t.errors, width: t.canvas.width, height: t.canvas.height })));
+    for (const s of stats) {
+      expect(s).toMatchObject({ errors: 0, width: 320, height: 240 });
+      expect(s.decoded).toBeGreaterThan(25);
+    }
+    expect(errors).toEqual([]);
+    expect(firstFramesMs).toBeLessThan(10_000);
+    await page.screenshot({ path: join(tmpdir(), 'zmcast-live-view.png') });
+    const captions = await page.locator('figcaption').allTextContents();
+    expect(captions.join(' ')).toMatch(/Front door.*320×240/);
+  });
+});
