@@ -1,0 +1,90 @@
+/**
+ * The monitor's status record: written every statusIntervalMs with a TTL, so
+ * a capture node that dies leaves no status behind, only silence. fps and kbps
+ * are measured over the last interval, not averaged since start.
+ */
+import type { Config, MonitorSpec } from '../../shared/config.js';
+import type { Publisher, StatusRecord } from './publisher.js';
+
+export type CaptureState = StatusRecord['state'];
+
+export class StatusReporter {
+  private state: CaptureState = 'connecting';
+  private generation = 0;
+  private packets = 0;
+  private intervalPackets = 0;
+  private intervalBytes = 0;
+  private intervalStart = performance.now();
+  private fps = 0;
+  private kbps = 0;
+  private lastPacketTime: number | null = null;
+  private readonly startupTime = Date.now();
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly publisher: Publisher,
+    private readonly spec: MonitorSpec,
+    private readonly config: Config['capture'],
+  ) {}
+
+  start(): void {
+    this.write();
+    this.timer = setInterval(() => {
+      this.measure();
+      this.write();
+    }, this.config.statusIntervalMs);
+    this.timer.unref();
+  }
+
+  /** Stops the refresh and writes the final state; the TTL still ends the record. */
+  stop(state: CaptureState): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    this.fps = this.kbps = 0;
+    this.set(state, this.generation);
+  }
+
+  set(state: CaptureState, generation: number): void {
+    const changed = state !== this.state;
+    this.state = state;
+    this.generation = generation;
+    if (changed) this.write();
+  }
+
+  /** Hot path: counters only. */
+  packet(bytes: number, time: number): void {
+    this.packets++;
+    this.intervalPackets++;
+    this.intervalBytes += bytes;
+    this.lastPacketTime = time;
+  }
+
+  private measure(): void {
+    const now = performance.now();
+    const seconds = Math.max(0.001, (now - this.intervalStart) / 1000);
+    this.fps = round2(this.intervalPackets / seconds);
+    this.kbps = round2((this.intervalBytes * 8) / 1000 / seconds);
+    this.intervalStart = now;
+    this.intervalPackets = this.intervalBytes = 0;
+  }
+
+  /** State changes are written at once, with the rates of the last full interval. */
+  private write(): void {
+    const record: StatusRecord = {
+      monitor_id: this.spec.id,
+      monitor_name: this.spec.name,
+      state: this.state,
+      fps: this.fps,
+      kbps: this.kbps,
+      last_packet_time: this.lastPacketTime,
+      capture_node: this.config.node,
+      generation: this.generation,
+      packets: this.packets,
+      startup_time: this.startupTime,
+      updated: Date.now(),
+    };
+    this.publisher.status(record, this.config.statusTtlMs);
+  }
+}
+
+const round2 = (n: number) => Math.round(n * 100) / 100;
