@@ -1,0 +1,43 @@
+/**
+ * Baseline (b): Socket.IO with @socket.io/redis-streams-adapter, the stock
+ * way to fan messages out from Redis to many WebSocket servers. Viewers join
+ * the room `m:<id>`; the bench's publisher emits each packet to that room
+ * from its own Socket.IO instance, and the adapter carries it through Redis.
+ */
+import { createServer, type Server as HttpServer } from 'node:http';
+import { Redis } from 'ioredis';
+import { Server } from 'socket.io';
+import { createAdapter } from '@socket.io/redis-streams-adapter';
+
+export class SocketIoEdge {
+  readonly http: HttpServer;
+  private readonly io: Server;
+  private readonly redis: Redis;
+
+  constructor(redisUrl: string) {
+    this.redis = new Redis(redisUrl, { connectionName: 'socketio-edge', maxRetriesPerRequest: null });
+    this.http = createServer();
+    this.io = new Server(this.http, {
+      transports: ['websocket'],
+      perMessageDeflate: false,
+      serveClient: false,
+      maxHttpBufferSize: 64 * 1024,
+      adapter: createAdapter(this.redis, { maxLen: 1000 }),
+    });
+    this.io.on('connection', (socket) => {
+      socket.on('subscribe', (monitorId: number) => {
+        void socket.join(`m:${monitorId}`);
+        socket.emit('ack', monitorId);
+      });
+    });
+  }
+
+  listen(): Promise<number> {
+    return new Promise((resolve) => this.http.listen(0, '127.0.0.1', () => resolve((this.http.address() as { port: number }).port)));
+  }
+
+  async close(): Promise<void> {
+    await new Promise<void>((resolve) => this.io.close(() => resolve()));
+    this.redis.disconnect();
+  }
+}

@@ -1,0 +1,59 @@
+/**
+ * The server under test, alone in its own process so its CPU and memory are
+ * its own: the real zmcast EdgeServer, or one of the two baselines.
+ */
+import { Session } from 'node:inspector/promises';
+import { writeFileSync } from 'node:fs';
+import { EdgeServer } from '../services/edge/edge-server.js';
+import { loadConfig } from '../shared/config.js';
+import { createRedis } from '../shared/redis.js';
+import { setLogLevel } from '../shared/log.js';
+import { serve } from './lib/child.js';
+import { NaiveEdge } from './baselines/naive-edge.js';
+import { SocketIoEdge } from './baselines/socketio-edge.js';
+
+export type EdgeKind = 'zmcast' | 'naive' | 'socketio';
+
+const [kind, redisUrl] = process.argv.slice(2) as [EdgeKind, string];
+setLogLevel('warn');
+
+let close: () => Promise<void> = async () => {};
+
+async function start(): Promise<number> {
+  if (kind === 'zmcast') {
+    const config = loadConfig({ env: {}, overrides: { edge: { host: '127.0.0.1', port: 0 } } });
+    const redis = createRedis(redisUrl, 'zmcast-edge');
+    const edge = new EdgeServer(redis, config);
+    close = async () => { await edge.close(); redis.disconnect(); };
+    return edge.listen();
+  }
+  const edge = kind === 'naive' ? new NaiveEdge(redisUrl) : new SocketIoEdge(redisUrl);
+  close = () => edge.close();
+  return edge.listen();
+}
+
+/** Profiles exactly the measurement window (what `node --cpu-prof` would give, minus start-up and connects). */
+let session: Session | null = null;
+
+async function profileStart(): Promise<void> {
+  session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.setSamplingInterval', { interval: 200 });
+  await session.post('Profiler.start');
+}
+
+async function profileStop(path: string): Promise<void> {
+  if (!session) return;
+  const { profile } = await session.post('Profiler.stop');
+  writeFileSync(path, JSON.stringify(profile));
+  session.disconnect();
+  session = null;
+}
+
+serve({
+  start: () => start(),
+  close: () => close(),
+  profileStart: () => profileStart(),
+  profileStop: (path: string) => profileStop(path),
+});

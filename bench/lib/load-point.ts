@@ -1,0 +1,262 @@
+/**
+ * One measured load point: a fresh Redis, the server under test in its own
+ * process, the synthetic publisher, and viewers spread over load-generator
+ * processes. Counters are sampled when the packet opening the window is
+ * published and again when the last one has been delivered, so every rate
+ * below covers the same packets.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { Child, cpuSeconds, sumUsage, type Usage } from './child.js';
+import { Histogram } from './histogram.js';
+import { machineCpu } from './proc.js';
+import { RedisServer, redisDelta } from './redis-server.js';
+import { summarizeProfile, type HotSpot } from './profile.js';
+import type { EdgeKind } from '../edge-process.js';
+import type { PublishSpec, PublishTotals } from '../publisher-process.js';
+import type { ClassStats, ConnectSpec, ViewerGroup, WindowStats } from '../viewer-process.js';
+
+export interface LoadSpec {
+  system: EdgeKind;
+  monitors: number;
+  viewersPerMonitor: number;
+  /** Share of each monitor's viewers that read slowly: half never read, half read at `throttleBytesPerSecond`. */
+  slowFraction: number;
+  size: number;
+  gop: number;
+  fps: number;
+  seconds: number;
+  /** Load-generator processes; default by viewer count. */
+  workers?: number;
+  throttleBytesPerSecond?: number;
+  /** Directory to write a .cpuprofile of the edge during the window. */
+  profileDir?: string;
+}
+
+export interface LatencySummary {
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+  mean: number;
+}
+
+export interface ClassSummary {
+  viewers: number;
+  expected: number;
+  delivered: number;
+  lost: number;
+  lossPercent: number;
+  viewersWithLoss: number;
+  closedByServer: number;
+  droppedNotices: number;
+  outOfOrder: number;
+  latencyMs: LatencySummary;
+}
+
+export interface PointResult {
+  system: EdgeKind;
+  label: string;
+  monitors: number;
+  viewers: number;
+  slowViewers: number;
+  size: number;
+  gop: number;
+  fps: number;
+  windowSeconds: number;
+  published: number;
+  publisherDropped: number;
+  normal: ClassSummary;
+  slow: ClassSummary | null;
+  deliveredMessages: number;
+  deliveredMBps: number;
+  edge: {
+    cpuSeconds: number;
+    cpuPercent: number;
+    cpuSecondsPerGB: number;
+    usPerMessage: number;
+    rssIdleMB: number;
+    rssLoadedMB: number;
+    rssPerViewerKB: number;
+    heapPerViewerKB: number;
+  };
+  redis: {
+    commandsPerSecond: number;
+    cpuPercent: number;
+    cpuMsPerPacket: number;
+    /** The same, less Redis's idle CPU rate measured before publishing started. */
+    netCpuMsPerPacket: number;
+    idleCpuPercent: number;
+    procCpuMsPerPacket: number;
+    commands: Record<string, number>;
+  };
+  loadgen: { processes: number; cpuSeconds: number; cpuPercent: number };
+  publisher: { cpuSeconds: number; cpuPercent: number; lateTicks: number };
+  machineBusyPercent: number;
+  drained: boolean;
+  profile?: { file: string; idlePercent: number; hot: HotSpot[] };
+  errors: string[];
+}
+
+const here = new URL('..', import.meta.url);
+const module = (name: string) => new URL(name, here);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export function label(s: Pick<LoadSpec, 'system' | 'monitors' | 'viewersPerMonitor' | 'slowFraction'>): string {
+  return `${s.system} ${s.monitors}x${s.viewersPerMonitor}${s.slowFraction > 0 ? ` slow${Math.round(s.slowFraction * 100)}%` : ''}`;
+}
+
+export async function runLoadPoint(spec: LoadSpec, log: (line: string) => void = () => {}): Promise<PointResult> {
+  const viewers = spec.monitors * spec.viewersPerMonitor;
+  const name = label(spec);
+  const redis = await RedisServer.start(viewers + 1000);
+  const children: Child[] = [];
+  try {
+    const edge = Child.start('edge', module('edge-process.js'), [spec.system, redis.url], { files: viewers + 1000, execArgv: ['--expose-gc'] });
+    children.push(edge);
+    const port = await edge.call<number>('start');
+    const publisher = Child.start('publisher', module('publisher-process.js'), [spec.system === 'socketio' ? 'socketio' : 'zmcast', redis.url]);
+    children.push(publisher);
+    const monitors = Array.from({ length: spec.monitors }, (_, i) => ({ id: i + 1, gop: spec.gop }));
+    await publisher.call('setup', { monitors, size: spec.size, fps: spec.fps } satisfies PublishSpec);
+    await sleep(300); // let the socket.io adapter's readers get going
+    const edgeIdle = await edge.call<Usage>('gc');
+
+    const nWorkers = spec.workers ?? Math.min(4, Math.max(1, Math.ceil(viewers / 250)));
+    const perWorker = Math.ceil(viewers / nWorkers) + 100;
+    const workers = Array.from({ length: nWorkers }, (_, i) => Child.start(`viewers-${i}`, module('viewer-process.js'), [], { files: perWorker + 100 }));
+    children.push(...workers);
+    const slowPerMonitor = Math.round(spec.viewersPerMonitor * spec.slowFraction);
+    const groups: ViewerGroup[][] = workers.map(() => []);
+    for (const m of monitors) {
+      const split = (count: number, slow: ViewerGroup['slow']) => {
+        for (let w = 0; w < nWorkers; w++) {
+          const c = Math.floor(count / nWorkers) + (w < count % nWorkers ? 1 : 0);
+          if (c > 0) groups[w].push({ monitorId: m.id, count: c, slow });
+        }
+      };
+      split(spec.viewersPerMonitor - slowPerMonitor, 'none');
+      split(Math.ceil(slowPerMonitor / 2), 'paused');
+      split(Math.floor(slowPerMonitor / 2), 'throttled');
+    }
+    const t = performance.now();
+    const connected = await Promise.all(workers.map((w, i) => w.call<{ connected: number; failed: number; errors: string[] }>('connect', {
+      port, protocol: spec.system === 'socketio' ? 'socketio' : 'zmcast', groups: groups[i],
+      throttleBytesPerSecond: spec.throttleBytesPerSecond ?? 64 * 1024, concurrency: 64,
+    } satisfies ConnectSpec)));
+    const failed = connected.reduce((a, c) => a + c.failed, 0);
+    const errors = connected.flatMap((c) => c.errors);
+    log(`  ${name}: ${viewers - failed}/${viewers} viewers connected in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+    // Redis's own background work (cron, blocked-client timeouts), to tell it from the cost of packets.
+    const idle0 = await redis.sample();
+    await sleep(1500);
+    const redisIdle = redisDelta(idle0, await redis.sample());
+    await publisher.call('start');
+    const noFirst = (await Promise.all(workers.map((w) => w.call<number>('waitFirstPacket', 15_000)))).reduce((a, b) => a + b, 0);
+    if (noFirst > 0) errors.push(`${noFirst} viewers got no packet before the window`);
+    await sleep(1000);
+
+    // Open the window a few packets ahead, then sample as its first packet goes out.
+    const fromSeq = (await publisher.call<number>('seq')) + 3;
+    await Promise.all(workers.map((w) => w.call('openWindow', fromSeq)));
+    await publisher.call('waitSeq', fromSeq);
+    const profiling = spec.profileDir ? edge.call('profileStart') : Promise.resolve();
+    const [e0, r0, p0, l0, m0] = [await edge.usage(), await redis.sample(), await publisher.usage(), await Promise.all(workers.map((w) => w.usage())), machineCpu()];
+    await profiling;
+    await sleep(spec.seconds * 1000);
+    const totals = await publisher.call<PublishTotals>('stop');
+    const [r1, p1] = [await redis.sample(), await publisher.usage()];
+    const windows = await Promise.all(workers.map((w) => w.call<WindowStats>('closeWindow', totals.nextSeq, 5000)));
+    const [e1, l1, m1] = [await edge.usage(), await Promise.all(workers.map((w) => w.usage())), machineCpu()];
+    let profile: PointResult['profile'];
+    if (spec.profileDir) {
+      mkdirSync(spec.profileDir, { recursive: true });
+      const file = join(spec.profileDir, `${name.replace(/[^a-z0-9]+/gi, '-')}.cpuprofile`);
+      await edge.call('profileStop', file);
+      profile = { file, ...summarizeProfile(file) };
+    }
+    const edgeLoaded = await edge.call<Usage>('gc');
+    const commands = await redis.commandStats();
+
+    const windowSeconds = (totals.nextSeq - fromSeq) / spec.fps;
+    const packetsInWindow = (totals.nextSeq - fromSeq) * spec.monitors;
+    const normal = summarize(windows.map((w) => w.normal), totals.nextSeq - fromSeq);
+    const slow = slowPerMonitor > 0 ? summarize(windows.map((w) => w.slow), totals.nextSeq - fromSeq) : null;
+    const bytes = windows.reduce((a, w) => a + w.normal.bytes + w.slow.bytes, 0);
+    const messages = normal.delivered + (slow?.delivered ?? 0);
+    const edgeCpu = cpuSeconds(e0, e1);
+    const edgeSeconds = windowSeconds; // the drain adds idle time only
+    const rd = redisDelta(r0, r1);
+    const loadgenCpu = cpuSeconds(sumUsage(l0), sumUsage(l1));
+    const publisherCpu = cpuSeconds(p0, p1);
+    for (const w of windows) errors.push(...w.normal.errors, ...w.slow.errors);
+    return {
+      system: spec.system,
+      label: name,
+      monitors: spec.monitors,
+      viewers,
+      slowViewers: slowPerMonitor * spec.monitors,
+      size: spec.size,
+      gop: spec.gop,
+      fps: spec.fps,
+      windowSeconds,
+      published: packetsInWindow,
+      publisherDropped: totals.dropped,
+      normal,
+      slow,
+      deliveredMessages: messages,
+      deliveredMBps: bytes / 1e6 / windowSeconds,
+      edge: {
+        cpuSeconds: edgeCpu,
+        cpuPercent: (100 * edgeCpu) / edgeSeconds,
+        cpuSecondsPerGB: bytes > 0 ? edgeCpu / (bytes / 1e9) : NaN,
+        usPerMessage: messages > 0 ? (edgeCpu * 1e6) / messages : NaN,
+        rssIdleMB: edgeIdle.rss / 1e6,
+        rssLoadedMB: e1.rss / 1e6,
+        rssPerViewerKB: (e1.rss - edgeIdle.rss) / 1024 / viewers,
+        heapPerViewerKB: (edgeLoaded.heapUsed - edgeIdle.heapUsed) / 1024 / viewers,
+      },
+      redis: {
+        commandsPerSecond: rd.commandsPerSecond,
+        cpuPercent: (100 * rd.cpuSeconds) / rd.seconds,
+        cpuMsPerPacket: (rd.cpuSeconds * 1000) / packetsInWindow,
+        netCpuMsPerPacket: ((rd.cpuSeconds - (redisIdle.cpuSeconds / redisIdle.seconds) * rd.seconds) * 1000) / packetsInWindow,
+        idleCpuPercent: (100 * redisIdle.cpuSeconds) / redisIdle.seconds,
+        procCpuMsPerPacket: (rd.procCpuSeconds * 1000) / packetsInWindow,
+        commands,
+      },
+      loadgen: { processes: nWorkers, cpuSeconds: loadgenCpu, cpuPercent: (100 * loadgenCpu) / windowSeconds },
+      publisher: { cpuSeconds: publisherCpu, cpuPercent: (100 * publisherCpu) / rd.seconds, lateTicks: totals.lateTicks },
+      machineBusyPercent: (100 * (m1.busy - m0.busy)) / (m1.total - m0.total),
+      drained: windows.every((w) => w.drained),
+      profile,
+      errors: [...new Set(errors)].slice(0, 10),
+    };
+  } finally {
+    await Promise.all(children.map((c) => c.stop().catch(() => {})));
+    await redis.stop();
+  }
+}
+
+function summarize(parts: ClassStats[], expectedPerViewer: number): ClassSummary {
+  const hist = new Histogram();
+  let viewers = 0, delivered = 0, viewersWithLoss = 0, closedByServer = 0, droppedNotices = 0, outOfOrder = 0;
+  for (const p of parts) {
+    hist.add(p.latency);
+    viewers += p.viewers;
+    delivered += p.received;
+    viewersWithLoss += p.viewersWithLoss;
+    closedByServer += p.closedByServer;
+    droppedNotices += p.droppedNotices;
+    outOfOrder += p.outOfOrder;
+  }
+  const expected = viewers * expectedPerViewer;
+  const ms = (q: number) => hist.quantileUs(q) / 1000;
+  return {
+    viewers, expected, delivered,
+    lost: expected - delivered,
+    lossPercent: expected > 0 ? (100 * (expected - delivered)) / expected : 0,
+    viewersWithLoss, closedByServer, droppedNotices, outOfOrder,
+    latencyMs: { p50: ms(0.5), p90: ms(0.9), p99: ms(0.99), max: ms(1), mean: hist.count > 0 ? hist.sumUs / hist.count / 1000 : NaN },
+  };
+}

@@ -1,0 +1,63 @@
+/** What /proc says about a process and the machine, for processes the bench does not run itself. */
+import { readFileSync } from 'node:fs';
+import { cpus, totalmem, freemem, platform, release } from 'node:os';
+import { execFileSync } from 'node:child_process';
+
+const TICKS = 100; // USER_HZ on Linux
+
+/** utime + stime of a process, in seconds. */
+export function procCpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / TICKS;
+  } catch {
+    return NaN;
+  }
+}
+
+/** Busy and total jiffies of the whole machine, to tell a saturated run from a clean one. */
+export function machineCpu(): { busy: number; total: number } {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n')[0];
+    const v = line.trim().split(/\s+/).slice(1).map(Number);
+    const idle = v[3] + (v[4] ?? 0);
+    const total = v.reduce((a, b) => a + b, 0);
+    return { busy: total - idle, total };
+  } catch {
+    return { busy: NaN, total: NaN };
+  }
+}
+
+export interface MachineInfo {
+  cpus: number;
+  cpuModel: string;
+  memory: string;
+  memoryBytes: number;
+  node: string;
+  os: string;
+  openFiles: string;
+  redis: string;
+}
+
+export function describeMachine(): MachineInfo {
+  const sh = (cmd: string) => {
+    try {
+      return execFileSync('/bin/sh', ['-c', cmd], { encoding: 'utf8' }).trim();
+    } catch {
+      return 'unknown';
+    }
+  };
+  return {
+    cpus: Number(sh('nproc')) || cpus().length,
+    cpuModel: cpus()[0]?.model ?? 'unknown',
+    memory: sh('free -h | sed -n 2p'),
+    memoryBytes: totalmem(),
+    node: process.version,
+    os: `${platform()} ${release()}`,
+    openFiles: `${sh('ulimit -n')} soft / ${sh('ulimit -Hn')} hard`,
+    redis: sh('redis-server --version'),
+  };
+}
+
+export const freeMemory = freemem;

@@ -1,0 +1,97 @@
+/**
+ * `npm run bench -- [scenario…] [--seconds N] [--size BYTES] [--gop N] [--viewers 10,100,…]
+ *                     [--baselines 100,500,…] [--idle N] [--profile] [--full]`
+ *
+ * Scenarios: fanout, first-frame, capture-density, idle, slow (all of them,
+ * at quick sizes, when none is named). Results go to bench/results/*.json;
+ * `plot` redraws docs/performance-fanout.svg from bench/results/fanout.json.
+ */
+import { parseArgs } from 'node:util';
+import { fanout } from './scenarios/fanout.js';
+import { firstFrame } from './scenarios/first-frame.js';
+import { idle } from './scenarios/idle.js';
+import { slow } from './scenarios/slow.js';
+import { captureDensity } from './scenarios/capture-density.js';
+import { plot } from './report.js';
+import { RESULTS_DIR, writeResult } from './lib/results.js';
+import { describeMachine } from './lib/proc.js';
+import type { BenchOptions } from './scenarios/options.js';
+
+const SCENARIOS = ['fanout', 'first-frame', 'capture-density', 'idle', 'slow'] as const;
+type Scenario = (typeof SCENARIOS)[number];
+
+const list = (s: string) => s.split(',').map((x) => Number(x.trim())).filter((n) => Number.isFinite(n) && n > 0);
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      seconds: { type: 'string' },
+      size: { type: 'string' },
+      gop: { type: 'string' },
+      fps: { type: 'string' },
+      viewers: { type: 'string' },
+      baselines: { type: 'string' },
+      systems: { type: 'string' },
+      idle: { type: 'string' },
+      profile: { type: 'boolean' },
+      full: { type: 'boolean' },
+      out: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(`usage: npm run bench -- [${SCENARIOS.join('|')}|plot …] [options]\n`);
+    return 0;
+  }
+  const unknown = positionals.filter((p) => !(SCENARIOS as readonly string[]).includes(p) && p !== 'plot');
+  if (unknown.length > 0) {
+    process.stderr.write(`unknown scenario ${unknown.join(', ')}; known: ${SCENARIOS.join(', ')}, plot\n`);
+    return 2;
+  }
+  const full = values.full ?? false;
+  const o: BenchOptions = {
+    seconds: Number(values.seconds ?? (full ? 20 : 8)),
+    size: Number(values.size ?? 20_000),
+    fps: Number(values.fps ?? 25),
+    gop: Number(values.gop ?? 50),
+    viewers: list(values.viewers ?? (full ? '10,100,500,1000,2000,4000' : '10,100,500,1000,2000')),
+    baselineViewers: list(values.baselines ?? (full ? '10,100,500,1000,2000' : '10,100,500,1000')),
+    systems: (values.systems ?? 'zmcast,naive,socketio').split(',') as BenchOptions['systems'],
+    idleConnections: Number(values.idle ?? 10_000),
+    profile: values.profile ?? false,
+    resultsDir: values.out ?? RESULTS_DIR,
+    log: (line) => process.stderr.write(`${line}\n`),
+  };
+  const scenarios = positionals.length > 0 ? positionals : [...SCENARIOS];
+  const command = `npm run bench --${argv.length ? ' ' + argv.join(' ') : ''}`;
+  const m = describeMachine();
+  o.log(`zmcast bench on ${m.cpus} × ${m.cpuModel}, ${m.node}, ${m.redis}`);
+  for (const s of scenarios as (Scenario | 'plot')[]) {
+    const started = new Date();
+    o.log(`\n== ${s}`);
+    let results: unknown;
+    switch (s) {
+      case 'fanout': results = await fanout(o); break;
+      case 'first-frame': results = await firstFrame(o); break;
+      case 'idle': results = await idle(o); break;
+      case 'slow': results = await slow(o, full ? 1000 : 500); break;
+      case 'capture-density': results = await captureDensity(o, full ? [10, 25, 50, 100, 200, 400] : [10, 50, 100, 200]); break;
+      case 'plot': o.log(`  wrote ${plot(o.resultsDir).join(', ')}`); continue;
+    }
+    o.log(`  wrote ${writeResult(o.resultsDir, s, command, started, optionsOf(o), results)} (${((Date.now() - started.getTime()) / 1000).toFixed(0)} s)`);
+    if (s === 'fanout' && o.resultsDir === RESULTS_DIR) o.log(`  wrote ${plot(o.resultsDir).join(', ')}`);
+  }
+  return 0;
+}
+
+function optionsOf(o: BenchOptions): Record<string, unknown> {
+  const { log: _log, resultsDir: _dir, ...rest } = o;
+  return rest;
+}
+
+main(process.argv.slice(2)).then((code) => process.exit(code), (err) => {
+  process.stderr.write(`${(err as Error).stack ?? err}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,146 @@
+/**
+ * Turns bench/results/*.json into what docs/performance.md shows: an SVG of
+ * latency and CPU per delivered GB against viewers (drawn here, no plotting
+ * dependency) and markdown tables (bench/results/summary.md).
+ */
+import { writeFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { readResult } from './lib/results.js';
+import type { FanoutResults } from './scenarios/fanout.js';
+import type { FirstFrameResult } from './scenarios/first-frame.js';
+import type { IdleResult } from './scenarios/idle.js';
+import type { SlowResult } from './scenarios/slow.js';
+import type { DensityResult } from './scenarios/capture-density.js';
+import type { PointResult } from './lib/load-point.js';
+
+const DOCS = fileURLToPath(new URL('../../docs/', import.meta.url));
+const COLORS: Record<string, string> = { zmcast: '#1f77b4', naive: '#d62728', socketio: '#2ca02c' };
+
+export function plot(resultsDir: string): string[] {
+  const written: string[] = [];
+  const fan = readResult<FanoutResults>(resultsDir, 'fanout');
+  if (fan) {
+    mkdirSync(DOCS, { recursive: true });
+    const svg = join(DOCS, 'performance-fanout.svg');
+    writeFileSync(svg, fanoutSvg(fan.results.points.filter((p) => p.monitors === 1)));
+    written.push(svg);
+  }
+  const md = join(resultsDir, 'summary.md');
+  writeFileSync(md, summary(resultsDir));
+  written.push(md);
+  return written;
+}
+
+interface Series { name: string; color: string; dash?: string; points: [number, number][] }
+
+function fanoutSvg(points: PointResult[]): string {
+  const systems = [...new Set(points.map((p) => p.system))];
+  const by = (s: string) => points.filter((p) => p.system === s).sort((a, b) => a.viewers - b.viewers);
+  const latency: Series[] = systems.flatMap((s) => [
+    { name: `${s} p99`, color: COLORS[s] ?? '#555', points: by(s).map((p) => [p.viewers, p.normal.latencyMs.p99] as [number, number]) },
+    { name: `${s} p50`, color: COLORS[s] ?? '#555', dash: '4 3', points: by(s).map((p) => [p.viewers, p.normal.latencyMs.p50] as [number, number]) },
+  ]);
+  const cpu: Series[] = systems.map((s) => ({ name: s, color: COLORS[s] ?? '#555', points: by(s).map((p) => [p.viewers, p.edge.cpuSecondsPerGB] as [number, number]) }));
+  const w = 460, h = 340;
+  return [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${2 * w + 20}" height="${h + 40}" font-family="sans-serif" font-size="12">`,
+    `<rect width="100%" height="100%" fill="white"/>`,
+    `<text x="${w + 10}" y="18" text-anchor="middle" font-size="14" font-weight="bold">One monitor, 25 fps × ${((points[0]?.size ?? 0) / 1000).toFixed(0)} KB, one edge process, 2 cores</text>`,
+    `<g transform="translate(0,30)">${panel(latency, w, h, 'capture → viewer latency (ms, log)', 40, 'target p99 40 ms')}</g>`,
+    `<g transform="translate(${w + 20},30)">${panel(cpu, w, h, 'edge CPU-seconds per delivered GB (log)', 0.6, 'target 0.6')}</g>`,
+    `</svg>`,
+    '',
+  ].join('\n');
+}
+
+function panel(series: Series[], w: number, h: number, title: string, target: number, targetLabel: string): string {
+  const all = series.flatMap((s) => s.points).filter(([x, y]) => x > 0 && y > 0 && Number.isFinite(y));
+  const ml = 55, mr = 15, mt = 25, mb = 45;
+  const xs = all.map(([x]) => x), ys = [...all.map(([, y]) => y), target];
+  const lx0 = Math.floor(Math.log10(Math.min(...xs))), lx1 = Math.ceil(Math.log10(Math.max(...xs)));
+  const ly0 = Math.floor(Math.log10(Math.min(...ys))), ly1 = Math.ceil(Math.log10(Math.max(...ys)));
+  const X = (x: number) => ml + ((Math.log10(x) - lx0) / Math.max(1e-9, lx1 - lx0)) * (w - ml - mr);
+  const Y = (y: number) => h - mb - ((Math.log10(y) - ly0) / Math.max(1e-9, ly1 - ly0)) * (h - mt - mb);
+  const out: string[] = [`<text x="${w / 2}" y="14" text-anchor="middle" font-weight="bold">${title}</text>`];
+  for (let e = lx0; e <= lx1; e++) {
+    const x = X(10 ** e);
+    out.push(`<line x1="${x}" y1="${mt}" x2="${x}" y2="${h - mb}" stroke="#eee"/>`, `<text x="${x}" y="${h - mb + 16}" text-anchor="middle">${fmt(10 ** e)}</text>`);
+  }
+  for (let e = ly0; e <= ly1; e++) {
+    const y = Y(10 ** e);
+    out.push(`<line x1="${ml}" y1="${y}" x2="${w - mr}" y2="${y}" stroke="#eee"/>`, `<text x="${ml - 6}" y="${y + 4}" text-anchor="end">${fmt(10 ** e)}</text>`);
+  }
+  out.push(`<text x="${(ml + w - mr) / 2}" y="${h - 8}" text-anchor="middle">viewers (log)</text>`);
+  out.push(`<rect x="${ml}" y="${mt}" width="${w - ml - mr}" height="${h - mt - mb}" fill="none" stroke="#999"/>`);
+  const ty = Y(target);
+  out.push(`<line x1="${ml}" y1="${ty}" x2="${w - mr}" y2="${ty}" stroke="#ff7f0e" stroke-dasharray="6 4"/>`, `<text x="${w - mr - 4}" y="${ty - 4}" text-anchor="end" fill="#ff7f0e">${targetLabel}</text>`);
+  series.forEach((s, i) => {
+    const pts = s.points.filter(([x, y]) => x > 0 && y > 0 && Number.isFinite(y));
+    if (pts.length === 0) return;
+    out.push(`<polyline fill="none" stroke="${s.color}" stroke-width="2"${s.dash ? ` stroke-dasharray="${s.dash}"` : ''} points="${pts.map(([x, y]) => `${X(x).toFixed(1)},${Y(y).toFixed(1)}`).join(' ')}"/>`);
+    for (const [x, y] of pts) out.push(`<circle cx="${X(x).toFixed(1)}" cy="${Y(y).toFixed(1)}" r="3" fill="${s.color}"/>`);
+    const ly = mt + 14 + i * 15;
+    out.push(`<line x1="${ml + 8}" y1="${ly - 4}" x2="${ml + 28}" y2="${ly - 4}" stroke="${s.color}" stroke-width="2"${s.dash ? ` stroke-dasharray="${s.dash}"` : ''}/>`, `<text x="${ml + 32}" y="${ly}">${s.name}</text>`);
+  });
+  return out.join('\n');
+}
+
+const fmt = (v: number) => (v >= 1000 ? `${v / 1000}k` : v >= 1 ? String(v) : v.toPrecision(1));
+const n = (v: number | undefined, d = 1) => (v === undefined || !Number.isFinite(v) ? '–' : v.toFixed(d));
+
+function table(head: string[], rows: (string | number)[][]): string {
+  return [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+}
+
+export function summary(dir: string): string {
+  const parts: string[] = [];
+  const fan = readResult<FanoutResults>(dir, 'fanout');
+  if (fan) {
+    parts.push(`### Fan-out (\`${fan.command}\`, ${fan.startedAt}, commit ${fan.commit})\n`);
+    parts.push(table(
+      ['system', 'monitors × viewers', 'published', 'delivered', 'lost', 'p50 ms', 'p99 ms', 'max ms', 'MB/s', 'edge CPU-s/GB', 'edge µs/msg', 'edge % core', 'edge KB/viewer', 'Redis cmd/s', 'Redis ms/pkt (net)', 'loadgen % core', 'machine busy'],
+      fan.results.points.map((p) => [
+        p.system, `${p.monitors} × ${p.viewers / p.monitors}`, p.published, p.normal.delivered, p.normal.lost,
+        n(p.normal.latencyMs.p50), n(p.normal.latencyMs.p99), n(p.normal.latencyMs.max, 0), n(p.deliveredMBps, 0),
+        n(p.edge.cpuSecondsPerGB, 2), n(p.edge.usPerMessage, 1), n(p.edge.cpuPercent, 0), n(p.edge.rssPerViewerKB, 1),
+        n(p.redis.commandsPerSecond, 0), `${n(p.redis.cpuMsPerPacket, 3)} (${n(p.redis.netCpuMsPerPacket, 3)})`,
+        n(p.loadgen.cpuPercent, 0), `${n(p.machineBusyPercent, 0)}%`,
+      ]),
+    ));
+    if (fan.results.ratios.length > 0) {
+      parts.push('\nzmcast ÷ baseline, same load, same run (below 1 = zmcast spends less):\n');
+      parts.push(table(['load', 'baseline', 'edge CPU/GB', 'p99', 'Redis cmd/s', 'Redis CPU/pkt', 'edge RSS/viewer'],
+        fan.results.ratios.map((r) => [r.load, r.baseline, n(r.cpuPerGB, 2), n(r.p99, 2), n(r.redisCommandsPerSecond, 2), n(r.redisCpuPerPacket, 2), n(r.rssPerViewer, 2)])));
+    }
+  }
+  const ff = readResult<FirstFrameResult[]>(dir, 'first-frame');
+  if (ff) {
+    parts.push(`\n### First decodable frame (\`${ff.command}\`)\n`);
+    parts.push(table(['system', 'GOP', 'edge', 'joins', 'p50 ms', 'p90 ms', 'max ms', 'first frame decodable'],
+      ff.results.map((r) => [r.system, `${r.gopSeconds} s`, r.edgeState, r.joins - r.failed, n(r.firstKeyframeMs.p50), n(r.firstKeyframeMs.p90), n(r.firstKeyframeMs.max), r.allDecodableAtOnce ? 'always' : 'no'])));
+  }
+  const cd = readResult<DensityResult>(dir, 'capture-density');
+  if (cd) {
+    const c = cd.results.clip;
+    parts.push(`\n### Capture density (\`${cd.command}\`, clip ${c.width}×${c.height} ${c.fps} fps GOP ${c.gop} ${c.kbps} kb/s, MPEG-TS, looped)\n`);
+    parts.push(table(['path', 'monitors', 'packets/s', 'expected', 'dropped', 'process % core', 'monitors per core', 'Redis % core'],
+      cd.results.levels.map((l) => [l.path, l.monitors, n(l.packetsPerSecond, 0), l.expectedPerSecond, l.dropped, n(l.cpuPercent, 0), n(l.monitorsPerCore, 0), n(l.redisCpuPercent, 0)])));
+  }
+  const id = readResult<IdleResult[]>(dir, 'idle');
+  if (id) {
+    parts.push(`\n### Idle connections (\`${id.command}\`)\n`);
+    parts.push(table(['system', 'connections', 'failed', 'connect s', 'edge RSS KB/conn', 'edge heap KB/conn', 'RSS before → after MB'],
+      id.results.map((r) => [r.system, r.connections, r.failed, n(r.connectSeconds), n(r.rssPerConnectionKB), n(r.heapPerConnectionKB), `${n(r.rssIdleMB, 0)} → ${n(r.rssLoadedMB, 0)}`])));
+  }
+  const sl = readResult<SlowResult[]>(dir, 'slow');
+  if (sl) {
+    parts.push(`\n### Slow viewers (\`${sl.command}\`)\n`);
+    parts.push(table(['system', 'viewers', 'run', 'fast viewers lost', 'fast p50 ms', 'fast p99 ms', 'fast max ms', 'slow: delivered/expected', 'slow closed by edge', 'edge % core'],
+      sl.results.flatMap((r) => [r.control, r.withSlow].map((p) => [
+        r.system, p.viewers, p.slow ? '10% slow' : 'control', p.normal.lost, n(p.normal.latencyMs.p50), n(p.normal.latencyMs.p99), n(p.normal.latencyMs.max, 0),
+        p.slow ? `${p.slow.delivered}/${p.slow.expected}` : '–', p.slow ? p.slow.closedByServer : '–', n(p.edge.cpuPercent, 0),
+      ]))));
+  }
+  return parts.join('\n') + '\n';
+}

@@ -1,0 +1,70 @@
+/**
+ * Fan-out: one monitor watched by more and more viewers, then 20 monitors ×
+ * 50 viewers; the baselines run the same loads in the same run so the
+ * zmcast/baseline ratios hold on a noisy machine.
+ */
+import { join } from 'node:path';
+import { runLoadPoint, type PointResult } from '../lib/load-point.js';
+import type { BenchOptions } from './options.js';
+
+export interface FanoutResults {
+  points: PointResult[];
+  ratios: Ratio[];
+}
+
+export interface Ratio {
+  load: string;
+  baseline: string;
+  /** zmcast ÷ baseline: below 1 means zmcast spends less. */
+  cpuPerGB: number;
+  p99: number;
+  redisCommandsPerSecond: number;
+  redisCpuPerPacket: number;
+  rssPerViewer: number;
+}
+
+export async function fanout(o: BenchOptions): Promise<FanoutResults> {
+  const loads: { monitors: number; viewersPerMonitor: number; baselines: boolean }[] = [
+    ...o.viewers.map((v) => ({ monitors: 1, viewersPerMonitor: v, baselines: o.baselineViewers.includes(v) })),
+    { monitors: 20, viewersPerMonitor: 50, baselines: o.baselineViewers.length > 0 },
+  ];
+  const points: PointResult[] = [];
+  for (const load of loads) {
+    for (const system of o.systems) {
+      if (system !== 'zmcast' && !load.baselines) continue;
+      const p = await runLoadPoint({
+        system, ...load, slowFraction: 0, size: o.size, gop: o.gop, fps: o.fps, seconds: o.seconds,
+        profileDir: o.profile && system === 'zmcast' ? join(o.resultsDir, 'profiles') : undefined,
+      }, o.log);
+      o.log(`  ${p.label}: ${describe(p)}`);
+      points.push(p);
+    }
+  }
+  return { points, ratios: ratios(points) };
+}
+
+export function describe(p: PointResult): string {
+  return `loss ${p.normal.lost} (${p.normal.lossPercent.toFixed(3)}%), p50 ${p.normal.latencyMs.p50.toFixed(1)} ms, ` +
+    `p99 ${p.normal.latencyMs.p99.toFixed(1)} ms, max ${p.normal.latencyMs.max.toFixed(0)} ms, ${p.deliveredMBps.toFixed(0)} MB/s, ` +
+    `edge ${p.edge.cpuSecondsPerGB.toFixed(2)} CPU-s/GB (${p.edge.cpuPercent.toFixed(0)}% core), ${p.edge.rssPerViewerKB.toFixed(1)} KB/viewer, ` +
+    `redis ${p.redis.commandsPerSecond.toFixed(0)} cmd/s ${p.redis.cpuMsPerPacket.toFixed(3)} ms/pkt, ` +
+    `loadgen ${p.loadgen.cpuPercent.toFixed(0)}%, machine ${p.machineBusyPercent.toFixed(0)}% busy`;
+}
+
+function ratios(points: PointResult[]): Ratio[] {
+  const out: Ratio[] = [];
+  for (const z of points.filter((p) => p.system === 'zmcast')) {
+    for (const b of points.filter((p) => p.system !== 'zmcast' && p.monitors === z.monitors && p.viewers === z.viewers)) {
+      out.push({
+        load: `${z.monitors}x${z.viewers / z.monitors}`,
+        baseline: b.system,
+        cpuPerGB: z.edge.cpuSecondsPerGB / b.edge.cpuSecondsPerGB,
+        p99: z.normal.latencyMs.p99 / b.normal.latencyMs.p99,
+        redisCommandsPerSecond: z.redis.commandsPerSecond / b.redis.commandsPerSecond,
+        redisCpuPerPacket: z.redis.cpuMsPerPacket / b.redis.cpuMsPerPacket,
+        rssPerViewer: z.edge.rssPerViewerKB / b.edge.rssPerViewerKB,
+      });
+    }
+  }
+  return out;
+}

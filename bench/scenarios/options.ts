@@ -1,0 +1,20 @@
+/** Options shared by every scenario, from the command line. */
+export interface BenchOptions {
+  /** Measured seconds per load point. */
+  seconds: number;
+  size: number;
+  fps: number;
+  gop: number;
+  /** Viewer counts for one monitor. */
+  viewers: number[];
+  /** Viewer counts at which the baselines run beside zmcast. */
+  baselineViewers: number[];
+  /** Systems to measure: zmcast plus the baselines. */
+  systems: ('zmcast' | 'naive' | 'socketio')[];
+  /** Connections for the idle scenario. */
+  idleConnections: number;
+  /** Profile the edge during each zmcast window. */
+  profile: boolean;
+  resultsDir: string;
+  log: (line: string) => void;
+}
