@@ -6,12 +6,69 @@
  */
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { TrustedProxies } from './auth/credentials.js';
+import { checkTimeZone } from './auth/zm-auth-hash.js';
 
 export interface MonitorSpec {
   id: number;
   name: string;
   /** `synthetic:[?size=WxH&fps=N&gop=N&bitrate=N&codec=h264|h265]`, `rtsp://…`, or a file path/`file:` URL. */
   source: string;
+}
+
+/** A viewer of auth mode `config`. */
+export interface AuthUserSpec {
+  name: string;
+  /** bcrypt hash (`$2a$`/`$2b$`/`$2y$`); absent: the user can only present tokens. */
+  password?: string;
+  /** Monitor ids this user may watch, or '*' for all. */
+  monitors: number[] | '*';
+  enabled: boolean;
+  /** Tokens issued before this time (seconds since the epoch) are refused: per-user revocation. */
+  tokensNotBefore: number;
+}
+
+export type AuthMode = 'zoneminder' | 'config' | 'jwks' | 'none';
+
+export interface AuthConfig {
+  mode: AuthMode;
+  /** zoneminder: zm.conf path; conf.d/*.conf beside it is read too. ZM_DB_* in the environment win. */
+  zmConf: string;
+  /** zoneminder: IANA zone of the ZoneMinder server for auth= hashes; '' = this process's zone. */
+  zmTimeZone: string;
+  /** zoneminder: how often the Config table options are re-read. */
+  zmRefreshMs: number;
+  /** zoneminder: with ZM_AUTH_RELAY=none, accept a bare user= without a password (as zms does). */
+  trustRelayNone: boolean;
+  /** Addresses/CIDR ranges whose X-Forwarded-For is believed. */
+  trustedProxies: string[];
+  /** Accept user+password in the URL query (they end up in proxy logs). */
+  queryPasswords: boolean;
+  /** How long a connection without handshake credentials may take to send {"command":"auth"}; 0 = in-band auth off. */
+  inBandTimeoutMs: number;
+  /** How often the edge calls Principal.revalidate() on open connections: the bound on revocation delay. */
+  revalidateMs: number;
+  /** How long revalidation tolerates an unreachable identity source before it fails connections. */
+  revalidateGraceMs: number;
+  /** How long before a credential expires the edge tells the client. */
+  expiryWarningMs: number;
+  /** Failed logins allowed per client address per minute; 0 = unlimited. */
+  failuresPerMinute: number;
+  /** config: HS256 secret for zmcast tokens (at least 32 characters). */
+  secret: string;
+  /** config: lifetime of tokens minted by `zmcast token`, seconds. */
+  tokenTtlSec: number;
+  users: AuthUserSpec[];
+  jwksUrl: string;
+  jwksFile: string;
+  jwksIssuer: string;
+  jwksAudience: string;
+  jwksAlgorithms: string[];
+  jwksUserClaim: string;
+  /** Claim listing permitted monitor ids (array or space/comma-separated string; '*' = all). */
+  jwksMonitorsClaim: string;
+  /** JWKS cache lifetime: keys are re-fetched (or the file re-read) at least this often. */
+  jwksRefreshMs: number;
 }
 
 export interface Config {
@@ -39,6 +96,7 @@ export interface Config {
   };
   retention: { gops: number; seconds: number; maxEntries: number; events: number };
   log: { level: 'debug' | 'info' | 'warn' | 'error' };
+  auth: AuthConfig;
 }
 
 export class ConfigError extends Error {
@@ -68,6 +126,78 @@ const oneOf = <T extends string>(...values: T[]): Parser<T> => (raw) => {
     throw new Error(`expected one of ${values.join(', ')}, got ${JSON.stringify(raw)}`);
   }
   return raw as T;
+};
+
+const bool: Parser<boolean> = (raw) => {
+  if (typeof raw === 'boolean') return raw;
+  if (typeof raw === 'string' && /^(1|true|yes|on)$/i.test(raw.trim())) return true;
+  if (typeof raw === 'string' && /^(0|false|no|off)$/i.test(raw.trim())) return false;
+  throw new Error(`expected true or false, got ${JSON.stringify(raw)}`);
+};
+/** Comma-separated in env, an array of strings in the file. */
+const list = (check: (item: string) => void = () => {}): Parser<string[]> => (raw) => {
+  const items = typeof raw === 'string' ? raw.split(',') : Array.isArray(raw) ? raw : null;
+  if (!items) throw new Error(`expected a list, got ${JSON.stringify(raw)}`);
+  return items.map((item) => {
+    if (typeof item !== 'string') throw new Error(`expected strings in the list, got ${JSON.stringify(item)}`);
+    const v = item.trim();
+    check(v);
+    return v;
+  }).filter(Boolean);
+};
+/** A secret: its value never appears in an error. */
+const secret = (minLength: number): Parser<string> => (raw) => {
+  if (typeof raw !== 'string') throw new Error('expected a string');
+  if (raw !== '' && raw.length < minLength) throw new Error(`must be at least ${minLength} characters (value not shown)`);
+  return raw;
+};
+const timeZone: Parser<string> = (raw) => {
+  const tz = str(raw).trim();
+  if (tz === '') return tz;
+  try {
+    checkTimeZone(tz);
+  } catch {
+    throw new Error(`unknown time zone ${JSON.stringify(tz)} (expected an IANA name such as Europe/Berlin)`);
+  }
+  return tz;
+};
+const ASYMMETRIC_ALGS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'];
+const BCRYPT_HASH = /^\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}$/;
+
+/** JSON text in env, an array in the file: [{name, password: "$2y$…", monitors: [1,2] | "*", enabled?, tokensNotBefore?}]. */
+export const authUserList: Parser<AuthUserSpec[]> = (raw) => {
+  let value = raw;
+  if (typeof raw === 'string') {
+    try {
+      value = JSON.parse(raw);
+    } catch {
+      throw new Error('expected a JSON array of users');
+    }
+  }
+  if (!Array.isArray(value)) throw new Error('expected a list of users');
+  const seen = new Set<string>();
+  return value.map((item, i) => {
+    if (typeof item !== 'object' || item === null || Array.isArray(item)) throw new Error(`user #${i}: expected an object`);
+    const o = item as Record<string, unknown>;
+    if (typeof o.name !== 'string' || o.name === '' || o.name.length > 64 || /[\u0000-\u001f\u007f]/.test(o.name)) {
+      throw new Error(`user #${i}: name must be 1 to 64 printable characters`);
+    }
+    const name = o.name;
+    if (seen.has(name)) throw new Error(`user ${JSON.stringify(name)} is listed twice`);
+    seen.add(name);
+    if (o.password !== undefined && (typeof o.password !== 'string' || !BCRYPT_HASH.test(o.password))) {
+      throw new Error(`user ${JSON.stringify(name)}: password must be a bcrypt hash ($2a$, $2b$ or $2y$), never the password itself (value not shown)`);
+    }
+    let monitors: number[] | '*';
+    if (o.monitors === '*') monitors = '*';
+    else if (Array.isArray(o.monitors)) monitors = o.monitors.map((m) => int(0, 0xffffffff)(m));
+    else throw new Error(`user ${JSON.stringify(name)}: monitors must be a list of monitor ids or "*"`);
+    const enabled = o.enabled === undefined ? true : bool(o.enabled);
+    const tokensNotBefore = o.tokensNotBefore === undefined ? 0 : int(0, Number.MAX_SAFE_INTEGER)(o.tokensNotBefore);
+    const user: AuthUserSpec = { name, monitors, enabled, tokensNotBefore };
+    if (o.password !== undefined) user.password = o.password as string;
+    return user;
+  });
 };
 
 /** `1=synthetic:,2=rtsp://cam/stream` in env; an array of {id,name?,source} in the file. */
@@ -128,6 +258,34 @@ const SCHEMA = {
   log: {
     level: f('ZMCAST_LOG_LEVEL', 'info' as Config['log']['level'], oneOf('debug', 'info', 'warn', 'error')),
   },
+  auth: {
+    // No default to `none`: an edge without configured auth refuses everyone (config mode, no users).
+    mode: f('ZMCAST_AUTH_MODE', 'config' as AuthMode, oneOf<AuthMode>('zoneminder', 'config', 'jwks', 'none')),
+    zmConf: f('ZMCAST_AUTH_ZM_CONF', '/etc/zm/zm.conf', str),
+    zmTimeZone: f('ZMCAST_AUTH_ZM_TIME_ZONE', '', timeZone),
+    zmRefreshMs: f('ZMCAST_AUTH_ZM_REFRESH_MS', 60_000, int(1000, 3_600_000)),
+    trustRelayNone: f('ZMCAST_AUTH_TRUST_RELAY_NONE', false, bool),
+    trustedProxies: f<string[]>('ZMCAST_AUTH_TRUSTED_PROXIES', [], list((v) => { if (v) new TrustedProxies([v]); })),
+    queryPasswords: f('ZMCAST_AUTH_QUERY_PASSWORDS', true, bool),
+    inBandTimeoutMs: f('ZMCAST_AUTH_IN_BAND_TIMEOUT_MS', 5000, int(0, 60_000)),
+    revalidateMs: f('ZMCAST_AUTH_REVALIDATE_MS', 30_000, int(1000, 3_600_000)),
+    revalidateGraceMs: f('ZMCAST_AUTH_REVALIDATE_GRACE_MS', 300_000, int(0, 86_400_000)),
+    expiryWarningMs: f('ZMCAST_AUTH_EXPIRY_WARNING_MS', 60_000, int(0, 3_600_000)),
+    failuresPerMinute: f('ZMCAST_AUTH_FAILURES_PER_MINUTE', 20, int(0, 100_000)),
+    secret: f('ZMCAST_AUTH_SECRET', '', secret(32)),
+    tokenTtlSec: f('ZMCAST_AUTH_TOKEN_TTL', 3600, int(60, 366 * 86_400)),
+    users: f<AuthUserSpec[]>('ZMCAST_AUTH_USERS', [], authUserList),
+    jwksUrl: f('ZMCAST_AUTH_JWKS_URL', '', str),
+    jwksFile: f('ZMCAST_AUTH_JWKS_FILE', '', str),
+    jwksIssuer: f('ZMCAST_AUTH_JWKS_ISSUER', '', str),
+    jwksAudience: f('ZMCAST_AUTH_JWKS_AUDIENCE', '', str),
+    jwksAlgorithms: f<string[]>('ZMCAST_AUTH_JWKS_ALGORITHMS', ['RS256', 'ES256', 'EdDSA'], list((v) => {
+      if (v && !ASYMMETRIC_ALGS.includes(v)) throw new Error(`algorithm ${JSON.stringify(v)} is not allowed (asymmetric only: ${ASYMMETRIC_ALGS.join(', ')})`);
+    })),
+    jwksUserClaim: f('ZMCAST_AUTH_JWKS_USER_CLAIM', 'sub', str),
+    jwksMonitorsClaim: f('ZMCAST_AUTH_JWKS_MONITORS_CLAIM', 'zmcast_monitors', str),
+    jwksRefreshMs: f('ZMCAST_AUTH_JWKS_REFRESH_MS', 600_000, int(1000, 86_400_000)),
+  },
 };
 
 /** A partial Config, as given by a file or command-line flags. */
@@ -166,7 +324,30 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   if (config.edge.hardLimitBytes <= config.edge.softLimitBytes) {
     throw new ConfigError('config edge.hardLimitBytes (env ZMCAST_EDGE_HARD_LIMIT_BYTES): must be above edge.softLimitBytes');
   }
+  checkAuth(config.auth);
   return config;
+}
+
+function checkAuth(a: AuthConfig): void {
+  if (a.mode !== 'jwks') return;
+  if ((a.jwksUrl === '') === (a.jwksFile === '')) {
+    throw new ConfigError('config auth.jwksUrl / auth.jwksFile (env ZMCAST_AUTH_JWKS_URL / ZMCAST_AUTH_JWKS_FILE): mode jwks needs exactly one of them');
+  }
+  if (a.jwksUrl !== '') {
+    let url: URL;
+    try {
+      url = new URL(a.jwksUrl);
+    } catch {
+      throw new ConfigError('config auth.jwksUrl (env ZMCAST_AUTH_JWKS_URL): not a URL');
+    }
+    const loopback = /^(localhost|127(\.\d+){3}|\[::1\])$/.test(url.hostname);
+    if (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback)) {
+      throw new ConfigError('config auth.jwksUrl (env ZMCAST_AUTH_JWKS_URL): must be https:// (plain http only on loopback)');
+    }
+  }
+  if (a.jwksIssuer === '') throw new ConfigError('config auth.jwksIssuer (env ZMCAST_AUTH_JWKS_ISSUER): mode jwks needs the issuer to check');
+  if (a.jwksAudience === '') throw new ConfigError('config auth.jwksAudience (env ZMCAST_AUTH_JWKS_AUDIENCE): mode jwks needs the audience to check');
+  if (a.jwksAlgorithms.length === 0) throw new ConfigError('config auth.jwksAlgorithms (env ZMCAST_AUTH_JWKS_ALGORITHMS): at least one algorithm');
 }
 
 function readJson(path: string): Record<string, unknown> {
