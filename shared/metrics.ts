@@ -52,3 +52,14 @@ export const edgeMetrics = once(() => ({
   latency: new Histogram({ name: 'zmcast_edge_capture_to_send_seconds', help: 'Capture wall-clock to the write to clients', labelNames: ['monitor'], buckets: LATENCY_BUCKETS, registers: [registry] }),
   firstFrame: new Histogram({ name: 'zmcast_edge_first_frame_seconds', help: 'Subscribe to the first keyframe written', buckets: LATENCY_BUCKETS, registers: [registry] }),
 }));
+
+/** Authentication: labels are modes, methods and error codes, never user names. */
+export const authMetrics = once(() => ({
+  mode: new Gauge({ name: 'zmcast_auth_mode', help: '1 for the configured auth mode', labelNames: ['mode'], registers: [registry] }),
+  attempts: new Counter({ name: 'zmcast_auth_attempts_total', help: 'Authentication attempts by method and result (ok or error code)', labelNames: ['method', 'result'], registers: [registry] }),
+  duration: new Histogram({ name: 'zmcast_auth_seconds', help: 'Time to authenticate', labelNames: ['method'], buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers: [registry] }),
+  revalidations: new Counter({ name: 'zmcast_auth_revalidations_total', help: 'Principal revalidations by result (ok or error code)', labelNames: ['result'], registers: [registry] }),
+  sourceErrors: new Counter({ name: 'zmcast_auth_source_errors_total', help: 'Failed reads of the identity source (ZoneMinder DB, JWKS)', labelNames: ['source'], registers: [registry] }),
+  optionReloads: new Counter({ name: 'zmcast_auth_zm_option_reloads_total', help: 'Re-reads of the ZoneMinder Config table', labelNames: ['result'], registers: [registry] }),
+  passwordChecks: new Gauge({ name: 'zmcast_auth_password_checks_pending', help: 'bcrypt checks running or queued', registers: [registry] }),
+}));

@@ -1,0 +1,29 @@
+/** What each auth mode implements; the `Authenticator` facade adds limits, metrics and logs around it. */
+import type { AuthMode, PresentedCredentials, Principal } from './types.js';
+
+export interface AuthBackend {
+  readonly mode: AuthMode;
+  authenticate(presented: PresentedCredentials, clientAddress: string): Promise<Principal>;
+  warnings(): string[];
+  close(): Promise<void>;
+}
+
+/** Everyone, everything: mode `none`, and ZoneMinder with ZM_OPT_USE_AUTH off. */
+export class AnonymousPrincipal implements Principal {
+  readonly user = '';
+  readonly method = 'anonymous' as const;
+  readonly expiresAt = null;
+
+  constructor(private readonly check: () => Promise<void> = async () => {}) {}
+
+  canView(): boolean {
+    return true;
+  }
+
+  revalidate(): Promise<void> {
+    return this.check();
+  }
+}
+
+/** Run a bcrypt check against this on an unknown user, so that a missing user costs as long as a wrong password. */
+export const DUMMY_BCRYPT = '$2b$10$pYVamy1JtZl22MluSAWpG.SYlpDAj0QTr1jYTvIfaxaXlDwnZNcAK';

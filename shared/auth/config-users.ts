@@ -1,0 +1,95 @@
+/**
+ * Mode `config`: users, bcrypt password hashes and per-monitor grants in the
+ * zmcast config file, for clusters without ZoneMinder. Tokens are HS256 in
+ * ZoneMinder's claim shape with issuer `zmcast` and zmcast's own
+ * `auth.secret`; `mintToken` makes them (for `zmcast token`).
+ */
+import bcrypt from 'bcryptjs';
+import type { AuthUserSpec } from '../config.js';
+import { DUMMY_BCRYPT, type AuthBackend } from './backend.js';
+import { AuthError, AuthErrorCode, fail } from './errors.js';
+import type { PasswordVerifier } from './passwords.js';
+import { mintAccessToken, verifyAccessToken } from './zm-token.js';
+import type { PresentedCredentials, Principal } from './types.js';
+
+export const ZMCAST_ISSUER = 'zmcast';
+
+/** A token for a config-mode user: `{iss:"zmcast", iat, exp, user, type:"access"}`, HS256 with `auth.secret`. */
+export function mintToken(user: string, secret: string, ttlSec: number, now = Date.now()): Promise<string> {
+  return mintAccessToken(user, secret, ttlSec, ZMCAST_ISSUER, now);
+}
+
+/** A bcrypt hash for the `password` of a config user (`$2b$`, cost 12 by default). */
+export function hashPassword(plain: string, cost = 12): Promise<string> {
+  return bcrypt.hash(plain, cost);
+}
+
+export interface ConfigAuthenticatorOptions {
+  users: readonly AuthUserSpec[];
+  secret: string;
+  passwords: PasswordVerifier;
+  now: () => number;
+}
+
+export class ConfigAuthenticator implements AuthBackend {
+  readonly mode = 'config' as const;
+  private readonly users: Map<string, AuthUserSpec>;
+
+  constructor(private readonly o: ConfigAuthenticatorOptions) {
+    this.users = new Map(o.users.map((u) => [u.name, u]));
+  }
+
+  warnings(): string[] {
+    const w: string[] = [];
+    if (this.users.size === 0) w.push('auth.mode is config and auth.users is empty: every connection is refused');
+    if (this.o.secret === '') w.push('auth.secret is empty: tokens are refused and `zmcast token` cannot mint them');
+    return w;
+  }
+
+  async close(): Promise<void> {}
+
+  async authenticate(p: PresentedCredentials): Promise<Principal> {
+    if (p.token !== undefined) {
+      if (this.o.secret === '') throw new AuthError(AuthErrorCode.UnsupportedCredentials, 'Tokens are not enabled on this server', 'auth.secret empty');
+      const claims = await verifyAccessToken(p.token, { secret: this.o.secret, issuer: ZMCAST_ISSUER, now: this.o.now() });
+      const u = this.users.get(claims.user);
+      if (!u) throw fail.revoked('token user is not configured');
+      if (!u.enabled) throw fail.disabled();
+      if (claims.iat < u.tokensNotBefore) throw fail.revoked('token issued before tokensNotBefore');
+      return new ConfigPrincipal(u, 'token', claims.exp * 1000);
+    }
+    if (p.authHash !== undefined) {
+      throw new AuthError(AuthErrorCode.UnsupportedCredentials, 'auth= hashes are only accepted in ZoneMinder mode');
+    }
+    if (p.user !== undefined && p.password !== undefined) {
+      const u = this.users.get(p.user);
+      if (!u || u.password === undefined) {
+        await this.o.passwords.verify(p.password, DUMMY_BCRYPT);
+        throw fail.invalid(u ? 'user has no password (tokens only)' : 'no such user');
+      }
+      const check = await this.o.passwords.verify(p.password, u.password);
+      if (!check.ok) throw fail.invalid('wrong password');
+      if (!u.enabled) throw fail.disabled();
+      return new ConfigPrincipal(u, 'password', null);
+    }
+    if (p.user !== undefined) throw new AuthError(AuthErrorCode.UnsupportedCredentials, 'A password or token is required');
+    throw fail.required();
+  }
+}
+
+class ConfigPrincipal implements Principal {
+  readonly user: string;
+  private readonly monitors: ReadonlySet<number> | '*';
+
+  constructor(u: AuthUserSpec, readonly method: 'token' | 'password', readonly expiresAt: number | null) {
+    this.user = u.name;
+    this.monitors = u.monitors === '*' ? '*' : new Set(u.monitors);
+  }
+
+  canView(monitorId: number): boolean {
+    return this.monitors === '*' || this.monitors.has(monitorId);
+  }
+
+  /** The user list is fixed for the life of the process: only expiry (checked by the facade) can end it. */
+  async revalidate(): Promise<void> {}
+}
