@@ -148,7 +148,7 @@ export class ZmAuthenticator implements AuthBackend {
       if (check.format === 'zm_migration') {
         throw new AuthError(
           AuthErrorCode.UnsupportedPasswordFormat,
-          'This password is stored in ZoneMinder\'s unfinished "-ZM-" migration format; sign in to the ZoneMinder web console once to convert it',
+          'Password is in ZoneMinder\'s unfinished -ZM- format; sign in to the ZoneMinder web console once to convert it',
           `user id ${user.id} has a -ZM- password`,
         );
       }

@@ -268,6 +268,7 @@ describe('user and password', () => {
     const err = await refusal(login(a, '/ws?user=halfmigrated&pass=whatever'));
     expect([err.code, err.status]).toEqual(['unsupported_password_format', 401]);
     expect(err.publicReason).toMatch(/-ZM-.*ZoneMinder web console/);
+    expect(Buffer.byteLength(err.publicReason)).toBeLessThanOrEqual(123); // fits a WebSocket close reason
   });
 
   it('gives one reason for an unknown user and a wrong password', async () => {
