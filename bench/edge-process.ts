@@ -8,11 +8,13 @@ import { EdgeServer } from '../services/edge/edge-server.js';
 import { loadConfig } from '../shared/config.js';
 import { createRedis } from '../shared/redis.js';
 import { setLogLevel } from '../shared/log.js';
+import { edgeMetrics } from '../shared/metrics.js';
 import { serve } from './lib/child.js';
 import { NaiveEdge } from './baselines/naive-edge.js';
 import { SocketIoEdge } from './baselines/socketio-edge.js';
+import { FloorEdge } from './baselines/floor-edge.js';
 
-export type EdgeKind = 'zmcast' | 'naive' | 'socketio';
+export type EdgeKind = 'zmcast' | 'naive' | 'socketio' | 'floor';
 
 const [kind, redisUrl] = process.argv.slice(2) as [EdgeKind, string];
 setLogLevel('warn');
@@ -27,7 +29,7 @@ async function start(): Promise<number> {
     close = async () => { await edge.close(); redis.disconnect(); };
     return edge.listen();
   }
-  const edge = kind === 'naive' ? new NaiveEdge(redisUrl) : new SocketIoEdge(redisUrl);
+  const edge = kind === 'naive' ? new NaiveEdge(redisUrl) : kind === 'floor' ? new FloorEdge(redisUrl) : new SocketIoEdge(redisUrl);
   close = () => edge.close();
   return edge.listen();
 }
@@ -56,4 +58,12 @@ serve({
   close: () => close(),
   profileStart: () => profileStart(),
   profileStop: (path: string) => profileStop(path),
+  /** What the zmcast edge itself counted about slow clients (zero for the baselines, which have no budget). */
+  slowCounters: async () => {
+    if (kind !== 'zmcast') return { closedSlow: 0, skippedFrames: 0 };
+    const m = edgeMetrics();
+    const closed = (await m.droppedClients.get()).values.filter((v) => v.labels.reason === 'slow_consumer');
+    const skipped = (await m.droppedFrames.get()).values;
+    return { closedSlow: closed.reduce((a, v) => a + v.value, 0), skippedFrames: skipped.reduce((a, v) => a + v.value, 0) };
+  },
 });

@@ -3,7 +3,9 @@
  *                     [--baselines 100,500,…] [--idle N] [--profile] [--full]`
  *
  * Scenarios: fanout, first-frame, capture-density, idle, slow (all of them,
- * at quick sizes, when none is named). Results go to bench/results/*.json;
+ * at quick sizes, when none is named; --full for the bigger sweeps). Systems:
+ * zmcast, the naive and Socket.IO baselines, and `floor` (bare socket writes,
+ * the machine's limit for any Node edge). Results go to bench/results/*.json;
  * `plot` redraws docs/performance-fanout.svg from bench/results/fanout.json.
  */
 import { parseArgs } from 'node:util';
@@ -57,8 +59,8 @@ async function main(argv: string[]): Promise<number> {
     fps: Number(values.fps ?? 25),
     gop: Number(values.gop ?? 50),
     viewers: list(values.viewers ?? (full ? '10,100,500,1000,2000,4000' : '10,100,500,1000,2000')),
-    baselineViewers: list(values.baselines ?? (full ? '10,100,500,1000,2000' : '10,100,500,1000')),
-    systems: (values.systems ?? 'zmcast,naive,socketio').split(',') as BenchOptions['systems'],
+    baselineViewers: list(values.baselines ?? (full ? '10,100,500,1000,2000' : '100,500,1000')),
+    systems: (values.systems ?? 'zmcast,naive,socketio,floor').split(',') as BenchOptions['systems'],
     idleConnections: Number(values.idle ?? 10_000),
     profile: values.profile ?? false,
     resultsDir: values.out ?? RESULTS_DIR,
@@ -74,9 +76,9 @@ async function main(argv: string[]): Promise<number> {
     let results: unknown;
     switch (s) {
       case 'fanout': results = await fanout(o); break;
-      case 'first-frame': results = await firstFrame(o); break;
-      case 'idle': results = await idle(o); break;
-      case 'slow': results = await slow(o, full ? 1000 : 500); break;
+      case 'first-frame': results = await firstFrame({ ...o, systems: o.systems.filter((x) => x !== 'floor') }); break;
+      case 'idle': results = await idle({ ...o, systems: o.systems.filter((x) => x !== 'floor') }); break;
+      case 'slow': results = await slow({ ...o, systems: values.systems || full ? o.systems.filter((x) => x !== 'floor') : ['zmcast'] }, full ? 1000 : 500); break;
       case 'capture-density': results = await captureDensity(o, full ? [10, 25, 50, 100, 200, 400] : [10, 50, 100, 200]); break;
       case 'plot': o.log(`  wrote ${plot(o.resultsDir).join(', ')}`); continue;
     }

@@ -136,10 +136,10 @@ export function summary(dir: string): string {
   const sl = readResult<SlowResult[]>(dir, 'slow');
   if (sl) {
     parts.push(`\n### Slow viewers (\`${sl.command}\`)\n`);
-    parts.push(table(['system', 'viewers', 'run', 'fast viewers lost', 'fast p50 ms', 'fast p99 ms', 'fast max ms', 'slow: delivered/expected', 'slow closed by edge', 'edge % core'],
+    parts.push(table(['system', 'viewers', 'run', 'fast viewers lost', 'fast p50 ms', 'fast p99 ms', 'fast max ms', 'slow: delivered/expected', 'slow closed by edge', 'packets skipped for slow', 'edge % core'],
       sl.results.flatMap((r) => [r.control, r.withSlow].map((p) => [
         r.system, p.viewers, p.slow ? '10% slow' : 'control', p.normal.lost, n(p.normal.latencyMs.p50), n(p.normal.latencyMs.p99), n(p.normal.latencyMs.max, 0),
-        p.slow ? `${p.slow.delivered}/${p.slow.expected}` : '–', p.slow ? p.slow.closedByServer : '–', n(p.edge.cpuPercent, 0),
+        p.slow ? `${p.slow.delivered}/${p.slow.expected}` : '–', p.slow ? p.edge.closedSlow : '–', p.slow ? p.edge.skippedFrames : '–', n(p.edge.cpuPercent, 0),
       ]))));
   }
   return parts.join('\n') + '\n';

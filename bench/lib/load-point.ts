@@ -72,6 +72,8 @@ export interface PointResult {
   deliveredMBps: number;
   edge: {
     cpuSeconds: number;
+    /** Share of the edge's CPU spent in the kernel (socket writes, loopback TCP). */
+    kernelPercent: number;
     cpuPercent: number;
     cpuSecondsPerGB: number;
     usPerMessage: number;
@@ -79,6 +81,9 @@ export interface PointResult {
     rssLoadedMB: number;
     rssPerViewerKB: number;
     heapPerViewerKB: number;
+    /** The edge's own count of clients it closed as slow, and of packets it skipped for them. */
+    closedSlow: number;
+    skippedFrames: number;
   };
   redis: {
     commandsPerSecond: number;
@@ -176,6 +181,7 @@ export async function runLoadPoint(spec: LoadSpec, log: (line: string) => void =
       profile = { file, ...summarizeProfile(file) };
     }
     const edgeLoaded = await edge.call<Usage>('gc');
+    const edgeSlow = await edge.call<{ closedSlow: number; skippedFrames: number }>('slowCounters');
     const commands = await redis.commandStats();
 
     const windowSeconds = (totals.nextSeq - fromSeq) / spec.fps;
@@ -208,6 +214,7 @@ export async function runLoadPoint(spec: LoadSpec, log: (line: string) => void =
       deliveredMBps: bytes / 1e6 / windowSeconds,
       edge: {
         cpuSeconds: edgeCpu,
+        kernelPercent: (100 * (e1.systemUs - e0.systemUs)) / 1e6 / edgeCpu,
         cpuPercent: (100 * edgeCpu) / edgeSeconds,
         cpuSecondsPerGB: bytes > 0 ? edgeCpu / (bytes / 1e9) : NaN,
         usPerMessage: messages > 0 ? (edgeCpu * 1e6) / messages : NaN,
@@ -215,6 +222,7 @@ export async function runLoadPoint(spec: LoadSpec, log: (line: string) => void =
         rssLoadedMB: e1.rss / 1e6,
         rssPerViewerKB: (e1.rss - edgeIdle.rss) / 1024 / viewers,
         heapPerViewerKB: (edgeLoaded.heapUsed - edgeIdle.heapUsed) / 1024 / viewers,
+        ...edgeSlow,
       },
       redis: {
         commandsPerSecond: rd.commandsPerSecond,

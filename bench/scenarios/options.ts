@@ -10,7 +10,7 @@ export interface BenchOptions {
   /** Viewer counts at which the baselines run beside zmcast. */
   baselineViewers: number[];
   /** Systems to measure: zmcast plus the baselines. */
-  systems: ('zmcast' | 'naive' | 'socketio')[];
+  systems: ('zmcast' | 'naive' | 'socketio' | 'floor')[];
   /** Connections for the idle scenario. */
   idleConnections: number;
   /** Profile the edge during each zmcast window. */

@@ -28,7 +28,7 @@ export async function slow(o: BenchOptions, viewers: number): Promise<SlowResult
     const withSlow = await runLoadPoint({ ...base, slowFraction: 0.1 }, o.log);
     o.log(`  ${withSlow.label}: ${describe(withSlow)}`);
     const s = withSlow.slow;
-    if (s) o.log(`    slow viewers: ${s.delivered}/${s.expected} packets, ${s.closedByServer} closed by the edge, ${s.droppedNotices} 'dropped' notices`);
+    if (s) o.log(`    slow viewers: ${s.delivered}/${s.expected} packets; the edge closed ${withSlow.edge.closedSlow} as slow and skipped ${withSlow.edge.skippedFrames} packets for them`);
     out.push({
       system, viewers, control, withSlow,
       p99Ratio: withSlow.normal.latencyMs.p99 / control.normal.latencyMs.p99,
