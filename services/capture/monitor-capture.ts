@@ -39,8 +39,7 @@ export class MonitorCapture {
   /** Bumped on every connection, so it also covers a codec change (only a new connection can bring one). */
   private generation = 0;
   private lastConfig: CodecConfig | null = null;
-  private everConnected = false;
-  /** Set by capture_failed / connection_failed until packets flow again. */
+  /** Set by capture_failed / connection_failed until packets flow again; the next connect is a restore. */
   private failed = false;
   /** In an outage that already emitted connection_failed. */
   private outage = false;
@@ -156,8 +155,7 @@ export class MonitorCapture {
     // Before any packet of the generation: readers initialise decoders from it.
     this.publisher.publishConfig(config);
     this.lastConfig = config;
-    this.emit(this.everConnected ? 'connection_restored' : 'connected', describe(config));
-    this.everConnected = true;
+    this.emit(this.failed ? 'connection_restored' : 'connected', describe(config));
     this.outage = false;
     this.status.set('connected', this.generation);
     this.m.connected.set({ monitor: this.label }, 1);

@@ -1,0 +1,48 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { CaptureService } from '../../services/capture/capture-service.js';
+import { MONITOR_NAMES_KEY, MONITORS_KEY, monitorKeys } from '../../shared/redis-keys.js';
+import { freshRedisUrl } from '../helpers/redis.js';
+import { captureConfig } from '../fixtures/capture-config.js';
+import { packetsOf, readVideoStream, waitFor } from '../fixtures/capture-stream.js';
+
+let service: CaptureService | null = null;
+let redis: Redis | null = null;
+
+afterEach(async () => {
+  await service?.stop();
+  redis?.disconnect();
+  service = redis = null;
+});
+
+describe('capture service', () => {
+  it('registers and captures every configured monitor, and stops them all', async () => {
+    const url = await freshRedisUrl();
+    redis = new Redis(url);
+    const r = redis;
+    const config = captureConfig(url, [
+      { id: 61, name: 'Garage', source: 'synthetic:?size=160x120&fps=10' },
+      { id: 62, name: 'Garden', source: 'synthetic:?size=160x120&fps=10' },
+    ]);
+    service = new CaptureService(r, config);
+    await service.start();
+
+    expect((await r.smembers(MONITORS_KEY)).sort()).toEqual(['61', '62']);
+    expect(await r.hgetall(MONITOR_NAMES_KEY)).toEqual({ 61: 'Garage', 62: 'Garden' });
+    for (const id of [61, 62]) {
+      await waitFor(`packets of monitor ${id}`, async () => packetsOf(await readVideoStream(r, id)).length >= 3);
+    }
+
+    await service.stop();
+    for (const id of [61, 62]) {
+      expect(JSON.parse((await r.get(monitorKeys(id).status))!).state).toBe('stopped');
+    }
+  });
+
+  it('refuses a monitor whose source can never work before starting any', () => {
+    expect(() => new CaptureService(new Redis({ lazyConnect: true }), captureConfig('', [
+      { id: 1, name: 'Good', source: 'synthetic:' },
+      { id: 2, name: 'Bad', source: 'synthetic:?codec=mjpeg' },
+    ]))).toThrow(/codec must be h264 or h265/);
+  });
+});

@@ -1,0 +1,51 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { MonitorCapture } from '../../services/capture/monitor-capture.js';
+import type { StatusRecord } from '../../services/capture/publisher.js';
+import { monitorKeys } from '../../shared/redis-keys.js';
+import { freshRedisUrl } from '../helpers/redis.js';
+import { captureConfig } from '../fixtures/capture-config.js';
+import { waitFor } from '../fixtures/capture-stream.js';
+
+const ID = 51;
+let capture: MonitorCapture | null = null;
+let redis: Redis | null = null;
+
+afterEach(async () => {
+  await capture?.stop();
+  redis?.disconnect();
+  capture = redis = null;
+});
+
+describe('capture status record', () => {
+  it('is refreshed with a TTL, measures fps and kbps per interval, and reads stopped after stop()', async () => {
+    const url = await freshRedisUrl();
+    redis = new Redis(url);
+    const r = redis;
+    const key = monitorKeys(ID).status;
+    capture = new MonitorCapture(r, { id: ID, name: 'Porch', source: 'synthetic:?size=160x120&fps=20' },
+      captureConfig(url, [], { capture: { statusIntervalMs: 250, statusTtlMs: 1500 } }));
+    await capture.start();
+
+    // A few intervals in, the rate of the last one is the camera's.
+    const status = await waitFor('a connected status with a measured rate', async () => {
+      const s = JSON.parse((await r.get(key)) ?? 'null') as StatusRecord | null;
+      return s && s.state === 'connected' && s.packets >= 15 ? s : undefined;
+    });
+    expect(status).toMatchObject({ monitor_id: ID, monitor_name: 'Porch', capture_node: 'test-node', generation: 1 });
+    expect(status.fps).toBeGreaterThan(15);
+    expect(status.fps).toBeLessThan(25);
+    expect(status.kbps).toBeGreaterThan(0);
+    expect(Date.now() - status.last_packet_time!).toBeLessThan(1000);
+    const ttl = await r.pttl(key);
+    expect(ttl).toBeGreaterThan(0);
+    expect(ttl).toBeLessThanOrEqual(1500);
+
+    await capture.stop();
+    const stopped = JSON.parse((await r.get(key))!) as StatusRecord;
+    expect(stopped).toMatchObject({ state: 'stopped', fps: 0, kbps: 0 });
+    // No refresh after stop: the record expires with its TTL.
+    expect(await r.pttl(key)).toBeGreaterThan(0);
+    await waitFor('the status to expire', async () => (await r.exists(key)) === 0, 3000);
+  });
+});
