@@ -44,6 +44,9 @@ interface Binding {
 export class ZmAuthenticator implements AuthBackend {
   readonly mode = 'zoneminder' as const;
   private timer: NodeJS.Timeout | undefined;
+  private reloading = false;
+  /** Revalidations of one user that overlap share one read: an edge sweeping its connections costs one read per user. */
+  private readonly inFlight = new Map<number, Promise<{ user: ZmUser | null; rules: AccessRules | null }>>();
   private readonly plaintextWarned = new Set<number>();
   private readonly m = authMetrics();
 
@@ -63,6 +66,8 @@ export class ZmAuthenticator implements AuthBackend {
   }
 
   async reloadOptions(): Promise<void> {
+    if (this.reloading) return;
+    this.reloading = true;
     try {
       this.opts = await this.o.db.options();
       this.m.optionReloads.inc({ result: 'ok' });
@@ -70,6 +75,8 @@ export class ZmAuthenticator implements AuthBackend {
       this.m.optionReloads.inc({ result: 'error' });
       this.m.sourceErrors.inc({ source: 'zoneminder' });
       log.warn('cannot re-read ZoneMinder options; keeping the last ones', { error: (err as Error).message });
+    } finally {
+      this.reloading = false;
     }
   }
 
@@ -171,15 +178,27 @@ export class ZmAuthenticator implements AuthBackend {
   async revalidate(p: ZmPrincipal): Promise<void> {
     const o = this.opts;
     if (!o.useAuth) return;
-    const user = await this.read(() => this.o.db.userById(p.userId));
-    if (!user || user.username !== p.user) throw fail.revoked('user no longer exists');
+    const { user, rules } = await this.read(() => this.currentState(p.userId));
+    if (!user || !rules || user.username !== p.user) throw fail.revoked('user no longer exists');
     if (!user.enabled) throw fail.disabled();
     const b = p.binding;
     if (b.iat !== undefined && user.tokenMinExpiry > b.iat) throw fail.revoked('TokenMinExpiry moved past the token');
     if (b.secret !== undefined && b.secret !== o.secret) throw fail.revoked('ZM_AUTH_HASH_SECRET changed');
     if (b.storedPassword !== undefined && b.storedPassword !== user.password) throw fail.revoked('password changed');
     if (p.method === 'trusted_user' && (o.relay !== 'none' || !this.o.trustRelayNone)) throw fail.revoked('ZM_AUTH_RELAY is no longer none');
-    p.rules = await this.read(() => this.o.db.accessRules(user));
+    p.rules = rules;
+  }
+
+  private currentState(id: number): Promise<{ user: ZmUser | null; rules: AccessRules | null }> {
+    let load = this.inFlight.get(id);
+    if (!load) {
+      load = (async () => {
+        const user = await this.o.db.userById(id);
+        return { user, rules: user ? await this.o.db.accessRules(user) : null };
+      })().finally(() => this.inFlight.delete(id));
+      this.inFlight.set(id, load);
+    }
+    return load;
   }
 
   /** Database trouble is `auth_unavailable` (503), never mistaken for bad credentials. */

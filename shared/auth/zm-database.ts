@@ -55,6 +55,7 @@ const USER_COLUMNS = 'Id, Username, Password, Enabled, Stream, Monitors, TokenMi
 export class ZmDatabase {
   private schema: Promise<ZmSchema> | undefined;
   private closing: Promise<void> | undefined;
+  private groupsInFlight: ReturnType<ZmDatabase['groupTree']> | undefined;
 
   constructor(private readonly pool: Pool) {}
 
@@ -159,15 +160,8 @@ export class ZmDatabase {
     const groupIds = [...userGroups, ...roleGroups].map((r) => Number(r.GroupId));
     let members = new Map<number, Set<number>>();
     if (groupIds.length) {
-      const [groups, links] = await Promise.all([
-        this.rows('SELECT Id, ParentId FROM `Groups`', []),
-        this.rows('SELECT GroupId, MonitorId FROM Groups_Monitors', []),
-      ]);
-      members = groupMonitorIds(
-        groups.map((g) => ({ id: Number(g.Id), parentId: g.ParentId === null ? null : Number(g.ParentId) })),
-        links.map((l) => ({ groupId: Number(l.GroupId), monitorId: Number(l.MonitorId) })),
-        groupIds,
-      );
+      const { groups, links } = await this.groupTree();
+      members = groupMonitorIds(groups, links, groupIds);
     }
     const set = (monitors: RowDataPacket[], groups: RowDataPacket[]): PermissionSet => ({
       monitors: new Map(monitors.map((r) => [Number(r.MonitorId), String(r.Permission) as ObjectPermission])),
@@ -183,6 +177,21 @@ export class ZmDatabase {
       user: set(userMonitors, userGroups),
       role: role ? set(roleMonitors, roleGroups) : null,
     };
+  }
+
+  /** All groups and memberships; overlapping callers share one read. */
+  private groupTree(): Promise<{ groups: { id: number; parentId: number | null }[]; links: { groupId: number; monitorId: number }[] }> {
+    this.groupsInFlight ??= (async () => {
+      const [groups, links] = await Promise.all([
+        this.rows('SELECT Id, ParentId FROM `Groups`', []),
+        this.rows('SELECT GroupId, MonitorId FROM Groups_Monitors', []),
+      ]);
+      return {
+        groups: groups.map((g) => ({ id: Number(g.Id), parentId: g.ParentId === null ? null : Number(g.ParentId) })),
+        links: links.map((l) => ({ groupId: Number(l.GroupId), monitorId: Number(l.MonitorId) })),
+      };
+    })().finally(() => { this.groupsInFlight = undefined; });
+    return this.groupsInFlight;
   }
 
   /** Monitors that exist (Deleted = 0), for names and the directory. */
