@@ -66,6 +66,7 @@ export class MonitorCapture {
     const stored = await this.redis.hget(this.publisher.keys.meta, 'config');
     this.lastConfig = stored ? configFromJson(JSON.parse(stored) as CodecConfigJson) : null;
     this.generation = this.lastConfig?.generation ?? 0;
+    if (this.stopped) return;
     this.status.start();
     this.running = this.run();
   }

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { MonitorCapture } from '../../services/capture/monitor-capture.js';
+import { splitAnnexB } from '../../shared/codec.js';
 import { freshRedisUrl } from '../helpers/redis.js';
 import { captureConfig } from '../fixtures/capture-config.js';
 import { configsOf, packetsOf, probeAnnexB, readEvents, readMetaConfig, readVideoStream, waitFor } from '../fixtures/capture-stream.js';
@@ -72,6 +73,7 @@ describe('synthetic capture', () => {
     const [config] = configsOf(entries);
     expect(config.codec).toBe('h265');
     expect(config.codecString).toMatch(/^hev1\./);
+    expect(splitAnnexB(config.extradata).map((nal) => (nal[0] >> 1) & 0x3f)).toEqual([32, 33, 34]);
     const packets = packetsOf(entries);
     expect(probeAnnexB(config, packets)).toEqual({ codec: 'hevc', width: 320, height: 240, frames: packets.length, errors: '' });
   });
@@ -89,6 +91,20 @@ describe('synthetic capture', () => {
     expect((await readMetaConfig(redis, 7))?.generation).toBe(2);
     const events = await readEvents(redis, 7);
     expect(events.map((e) => e.event)).toEqual(['connecting', 'connected', 'connecting', 'connected']);
+  });
+
+  it('announces a codec change when the monitor comes back in another format', async () => {
+    const { url, redis, capture } = await startCapture('synthetic:?size=160x120');
+    await packetCount(redis, 1);
+    await capture.stop();
+
+    const resized = new MonitorCapture(redis, { id: 7, name: 'Synthetic', source: 'synthetic:?size=320x240' }, captureConfig(url, []));
+    captures.push(resized);
+    await resized.start();
+    await waitFor('generation 2 packets', async () => packetsOf(await readVideoStream(redis, 7)).some((p) => p.generation === 2));
+    const changed = (await readEvents(redis, 7)).find((e) => e.event === 'codec_changed');
+    expect(changed).toMatchObject({ generation: 2, message: expect.stringMatching(/160x120 → .*320x240/) });
+    expect(await readMetaConfig(redis, 7)).toMatchObject({ width: 320, height: 240, generation: 2 });
   });
 
   it('rejects a synthetic source it can never produce before starting anything', async () => {
