@@ -7,7 +7,7 @@ import { mkdtempSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../../shared/redis-locator.js';
-import { testRedisUrl } from '../helpers/redis.js';
+import { freshRedisUrl } from '../helpers/redis.js';
 import { until } from '../helpers/edge.js';
 
 const BIN = join(import.meta.dirname, '..', '..', 'bin', 'zmcast.js');
@@ -38,7 +38,7 @@ describe('zmcast command line', () => {
 
   it('runs the demo, and `zmcast watch` records a stream that ffprobe decodes', async () => {
     const port = await freePort();
-    const redisUrl = `${(await testRedisUrl()).replace(/\/\d+$/, '')}/14`;
+    const redisUrl = await freshRedisUrl();
     const demo = spawn(process.execPath, [BIN, 'demo', '--port', String(port), '--monitors', '2'], {
       env: { ...process.env, REDIS_URL: redisUrl },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -72,7 +72,7 @@ describe('zmcast command line', () => {
 
   it('runs capture on its own with a /metrics of its own', async () => {
     const port = await freePort();
-    const redisUrl = `${(await testRedisUrl()).replace(/\/\d+$/, '')}/13`;
+    const redisUrl = await freshRedisUrl();
     const capture = spawn(process.execPath, [BIN, 'capture', '--monitors', '9=synthetic:?size=160x120&fps=10'], {
       env: { ...process.env, REDIS_URL: redisUrl, ZMCAST_CAPTURE_METRICS_PORT: String(port) },
       stdio: 'ignore',

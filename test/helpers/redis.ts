@@ -36,16 +36,17 @@ export function testRedisUrl(): Promise<string> {
   return located.then((r) => r.url);
 }
 
-let dbCounter = 0;
 /**
- * A Redis URL on a database of its own (1..15, by vitest worker and counter),
- * flushed first, so parallel test files never see each other's keys.
+ * A Redis URL on a database of its own (1..15, handed out in turn by a
+ * counter in database 0), flushed first, so consecutive test files never see
+ * each other's keys, nor anything a previous file left running.
  */
 export async function freshRedisUrl(): Promise<string> {
-  const base = await testRedisUrl();
-  const worker = Number(process.env.VITEST_POOL_ID ?? process.env.VITEST_WORKER_ID ?? 1);
-  const db = 1 + ((worker * 3 + dbCounter++) % 15);
-  const url = `${base.replace(/\/\d+$/, '')}/${db}`;
+  const base = (await testRedisUrl()).replace(/\/\d+$/, '');
+  const admin = new Redis(base);
+  const n = await admin.incr('zmcast-test:databases-handed-out');
+  admin.disconnect();
+  const url = `${base}/${1 + (n % 15)}`;
   const r = new Redis(url);
   await r.flushdb();
   r.disconnect();
