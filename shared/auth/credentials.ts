@@ -33,7 +33,6 @@ export const CREDENTIAL_LIMITS = {
 const QUERY_NAMES = ['token', 'jwt_token', 'auth', 'user', 'username', 'pass', 'password'] as const;
 const AUTH_HASH = /^[0-9a-f]{32}$/;
 const TOKEN_CHARS = /^[A-Za-z0-9_\-.]+$/;
-// eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f]/;
 
 export interface ExtractOptions {

@@ -21,6 +21,7 @@ import { verifyAccessToken, ZM_ISSUER } from './zm-token.js';
 import type { AuthMethod, PresentedCredentials, Principal } from './types.js';
 
 const log = logger('auth');
+const ENABLED_USERS_REUSE_MS = 2000;
 
 export interface ZmAuthenticatorOptions {
   db: ZmDatabase;
@@ -47,6 +48,7 @@ export class ZmAuthenticator implements AuthBackend {
   private reloading = false;
   /** Revalidations of one user that overlap share one read: an edge sweeping its connections costs one read per user. */
   private readonly inFlight = new Map<number, Promise<{ user: ZmUser | null; rules: AccessRules | null }>>();
+  private enabledUsers: { until: number; load: Promise<ZmUser[]> } | undefined;
   private readonly plaintextWarned = new Set<number>();
   private readonly m = authMetrics();
 
@@ -129,7 +131,7 @@ export class ZmAuthenticator implements AuthBackend {
   private async byHash(hash: string, name: string | undefined, clientAddress: string, o: ZmOptions): Promise<Principal> {
     const secret = this.usableSecret(o);
     const candidates = await this.read(async () => name === undefined
-      ? this.o.db.enabledUsers()
+      ? this.allEnabledUsers()
       : (await this.o.db.usersByName(name, o.caseInsensitiveUsernames)).filter((u) => u.enabled));
     const match = matchAuthHash(hash, candidates, {
       secret,
@@ -187,6 +189,21 @@ export class ZmAuthenticator implements AuthBackend {
     if (b.storedPassword !== undefined && b.storedPassword !== user.password) throw fail.revoked('password changed');
     if (p.method === 'trusted_user' && (o.relay !== 'none' || !this.o.trustRelayNone)) throw fail.revoked('ZM_AUTH_RELAY is no longer none');
     p.rules = rules;
+  }
+
+  /**
+   * A hash without a user name is checked against every enabled user (zms).
+   * Anyone can send one, so the list is shared for a moment instead of read
+   * from the database per request.
+   */
+  private allEnabledUsers(): Promise<ZmUser[]> {
+    const now = performance.now();
+    if (!this.enabledUsers || this.enabledUsers.until <= now) {
+      const load = this.o.db.enabledUsers();
+      this.enabledUsers = { until: now + ENABLED_USERS_REUSE_MS, load };
+      load.catch(() => { this.enabledUsers = undefined; });
+    }
+    return this.enabledUsers.load;
   }
 
   private currentState(id: number): Promise<{ user: ZmUser | null; rules: AccessRules | null }> {
