@@ -103,7 +103,7 @@ export function summary(dir: string): string {
       fan.results.points.map((p) => [
         p.system, `${p.monitors} × ${p.viewers / p.monitors}`, p.published, p.normal.delivered, p.normal.lost,
         n(p.normal.latencyMs.p50), n(p.normal.latencyMs.p99), n(p.normal.latencyMs.max, 0), n(p.deliveredMBps, 0),
-        n(p.edge.cpuSecondsPerGB, 2), n(p.edge.usPerMessage, 1), n(p.edge.cpuPercent, 0), n(p.edge.rssPerViewerKB, 1),
+        n(p.edge.cpuSecondsPerGB, 2), n(p.edge.usPerMessage, 1), n(p.edge.cpuPercent, 0), p.viewers >= 100 ? n(p.edge.rssPerViewerKB, 1) : '–',
         n(p.redis.commandsPerSecond, 0), `${n(p.redis.cpuMsPerPacket, 3)} (${n(p.redis.netCpuMsPerPacket, 3)})`,
         n(p.loadgen.cpuPercent, 0), `${n(p.machineBusyPercent, 0)}%`,
       ]),
