@@ -4,6 +4,7 @@
  */
 import { Session } from 'node:inspector/promises';
 import { writeFileSync } from 'node:fs';
+import { createAuthenticator } from '../shared/auth/index.js';
 import { EdgeServer } from '../services/edge/edge-server.js';
 import { loadConfig } from '../shared/config.js';
 import { createRedis } from '../shared/redis.js';
@@ -23,10 +24,11 @@ let close: () => Promise<void> = async () => {};
 
 async function start(): Promise<number> {
   if (kind === 'zmcast') {
-    const config = loadConfig({ env: {}, overrides: { edge: { host: '127.0.0.1', port: 0 } } });
+    const config = loadConfig({ env: {}, overrides: { edge: { host: '127.0.0.1', port: 0 }, auth: { mode: 'none' } } });
     const redis = createRedis(redisUrl, 'zmcast-edge');
-    const edge = new EdgeServer(redis, config);
-    close = async () => { await edge.close(); redis.disconnect(); };
+    const auth = await createAuthenticator(config.auth);
+    const edge = new EdgeServer(redis, config, auth);
+    close = async () => { await edge.close(); await auth.close(); redis.disconnect(); };
     return edge.listen();
   }
   const edge = kind === 'naive' ? new NaiveEdge(redisUrl) : kind === 'floor' ? new FloorEdge(redisUrl) : new SocketIoEdge(redisUrl);

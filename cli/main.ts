@@ -8,6 +8,7 @@ import { createRedis } from '../shared/redis.js';
 import { locateRedis, RedisNotFoundError } from '../shared/redis-locator.js';
 import { setLogLevel, logger } from '../shared/log.js';
 import { EdgeServer } from '../services/edge/edge-server.js';
+import { createAuthenticator } from '../shared/auth/index.js';
 import { CaptureService } from '../services/capture/capture-service.js';
 import { serveMetrics } from '../shared/metrics-server.js';
 import { watch } from './watch.js';
@@ -78,6 +79,8 @@ async function main(argv: string[]): Promise<number> {
     case 'demo': {
       const n = values.monitors === undefined ? 4 : Number(values.monitors);
       if (!Number.isInteger(n) || n < 1 || n > 64) throw new UsageError('--monitors must be 1..64 for the demo');
+      // The demo is for trying zmcast out: no credentials, said loudly at start and on /readyz.
+      overrides.auth = { mode: 'none' };
       overrides.capture = {
         monitors: Array.from({ length: n }, (_, i) => ({ id: i + 1, name: `Synthetic ${i + 1}`, source: 'synthetic:?size=640x360&fps=25&gop=50' })),
       };
@@ -98,7 +101,8 @@ async function runServices(config: Config, what: { capture: boolean; edge: boole
   const located = what.demo ? await locateRedis(config.redis.url) : { url: config.redis.url || 'redis://127.0.0.1:6379', how: 'configured', stop: async () => {} };
   const redis = createRedis(located.url, 'zmcast');
   const capture = what.capture ? new CaptureService(redis, config) : null;
-  const edge = what.edge ? new EdgeServer(redis, config) : null;
+  const auth = what.edge ? await createAuthenticator(config.auth) : null;
+  const edge = auth ? new EdgeServer(redis, config, auth) : null;
   if (what.capture && config.capture.monitors.length === 0) log.warn('no monitors configured (ZMCAST_MONITORS or --monitors)');
   await capture?.start();
   const port = edge ? await edge.listen() : null;
@@ -113,6 +117,7 @@ async function runServices(config: Config, what: { capture: boolean; edge: boole
   });
   log.info('stopping');
   await edge?.close();
+  await auth?.close();
   metrics?.close();
   await capture?.stop();
   redis.disconnect();

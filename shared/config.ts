@@ -82,6 +82,18 @@ export interface Config {
     hardLimitMs: number;
     maxSubscriptions: number;
     commandsPerSecond: number;
+    /** Origins allowed besides the edge's own; `*` allows any. Requests without Origin (non-browsers) pass. */
+    allowedOrigins: string[];
+    maxConnections: number;
+    maxConnectionsPerAddress: number;
+    maxConnectionsPerUser: number;
+    /** PEM files for native TLS (wss://); both or neither. Re-read on change and on SIGHUP. */
+    tlsCert: string;
+    tlsKey: string;
+    /** Time allowed to send the whole upgrade request. */
+    handshakeTimeoutMs: number;
+    /** Ping period; a connection that misses a whole period is dropped. */
+    pingIntervalMs: number;
   };
   capture: {
     monitors: MonitorSpec[];
@@ -238,6 +250,14 @@ const SCHEMA = {
     hardLimitMs: f('ZMCAST_EDGE_HARD_LIMIT_MS', 5000, int(100, 600_000)),
     maxSubscriptions: f('ZMCAST_EDGE_MAX_SUBSCRIPTIONS', 64, int(1, 10_000)),
     commandsPerSecond: f('ZMCAST_EDGE_COMMANDS_PER_SECOND', 50, int(1, 100_000)),
+    allowedOrigins: f<string[]>('ZMCAST_EDGE_ALLOWED_ORIGINS', [], list(() => {})),
+    maxConnections: f('ZMCAST_EDGE_MAX_CONNECTIONS', 20_000, int(1, 10_000_000)),
+    maxConnectionsPerAddress: f('ZMCAST_EDGE_MAX_CONNECTIONS_PER_ADDRESS', 256, int(1, 10_000_000)),
+    maxConnectionsPerUser: f('ZMCAST_EDGE_MAX_CONNECTIONS_PER_USER', 256, int(1, 10_000_000)),
+    tlsCert: f('ZMCAST_EDGE_TLS_CERT', '', str),
+    tlsKey: f('ZMCAST_EDGE_TLS_KEY', '', str),
+    handshakeTimeoutMs: f('ZMCAST_EDGE_HANDSHAKE_TIMEOUT_MS', 10_000, int(100, 600_000)),
+    pingIntervalMs: f('ZMCAST_EDGE_PING_INTERVAL_MS', 30_000, int(100, 3_600_000)),
   },
   capture: {
     monitors: f<MonitorSpec[]>('ZMCAST_MONITORS', [], monitorList),
@@ -321,6 +341,9 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     }
   }
   const config = out as unknown as Config;
+  if ((config.edge.tlsCert === '') !== (config.edge.tlsKey === '')) {
+    throw new ConfigError('config edge.tlsCert / edge.tlsKey (env ZMCAST_EDGE_TLS_CERT / ZMCAST_EDGE_TLS_KEY): give both or neither');
+  }
   if (config.edge.hardLimitBytes <= config.edge.softLimitBytes) {
     throw new ConfigError('config edge.hardLimitBytes (env ZMCAST_EDGE_HARD_LIMIT_BYTES): must be above edge.softLimitBytes');
   }

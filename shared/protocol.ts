@@ -37,6 +37,10 @@ export const ErrorCode = {
   MissingMonitor: 'missing_monitor',
   UnknownMonitor: 'unknown_monitor',
   Forbidden: 'forbidden',
+  /** A command before the in-band `auth` on a connection that has not authenticated. */
+  Unauthenticated: 'unauthenticated',
+  /** A later in-band `auth` (token refresh) was refused; the connection keeps its earlier credentials. */
+  AuthFailed: 'auth_failed',
   UnsupportedCodec: 'unsupported_codec',
   ImageUnavailable: 'image_unavailable',
   RateLimited: 'rate_limited',
@@ -64,6 +68,7 @@ export const CloseCode = {
   PolicyViolation: 1008,
   MessageTooBig: 1009,
   InternalError: 1011,
+  TryAgainLater: 1013,
   SlowConsumer: 4008,
   RateLimited: 4029,
   AuthExpired: 4401,
@@ -89,12 +94,20 @@ const STREAM_CODECS: readonly string[] = ['h264', 'h265', 'av1', 'mjpeg', 'auto'
  * (`/monitors/:id/ws`); on `/ws` every command must name `monitor_id`.
  */
 export function parseCommand(text: string, monitorId?: number): Command {
-  let msg: unknown;
+  return toCommand(parseMessage(text), monitorId);
+}
+
+/** JSON.parse with the protocol's error. */
+export function parseMessage(text: string): unknown {
   try {
-    msg = JSON.parse(text);
+    return JSON.parse(text);
   } catch {
     throw new ProtocolError(ErrorCode.BadJson, 'Malformed JSON');
   }
+}
+
+/** Checks a parsed message and turns it into a typed command. */
+export function toCommand(msg: unknown, monitorId?: number): Command {
   if (typeof msg !== 'object' || msg === null || Array.isArray(msg)) {
     throw new ProtocolError(ErrorCode.BadRequest, 'A command must be a JSON object');
   }
@@ -243,6 +256,21 @@ export interface DroppedReply {
   reason: 'slow_consumer';
 }
 
+/** Answer to an accepted in-band `auth`. */
+export interface AuthReply {
+  type: 'auth';
+  user: string;
+  /** ms since the epoch, or null when the credential does not expire. */
+  expires_at: number | null;
+  request_id?: RequestId;
+}
+
+/** Sent `auth.expiryWarningMs` before the credential expires: send a fresh one in-band to stay connected. */
+export interface AuthExpiringReply {
+  type: 'auth_expiring';
+  expires_at: number;
+}
+
 export interface HelloReply {
   type: 'hello';
   protocol: number;
@@ -271,7 +299,7 @@ export interface PayloadMeta {
   pts_us: number | null;
 }
 
-export type Reply = AckReply | StatusReply | EventReply | ErrorReply | CodecReply | DroppedReply | HelloReply | PayloadMeta;
+export type Reply = AckReply | StatusReply | EventReply | ErrorReply | CodecReply | DroppedReply | HelloReply | PayloadMeta | AuthReply | AuthExpiringReply;
 
 export function errorReply(e: ProtocolError): ErrorReply {
   const r: ErrorReply = { type: 'error', code: e.code, message: e.message };

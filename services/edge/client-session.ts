@@ -6,9 +6,10 @@
 import type { Socket } from 'node:net';
 import type { WebSocket, RawData } from 'ws';
 import {
-  CloseCode, ErrorCode, ProtocolError, ZmMessage, errorReply, parseCommand,
+  CloseCode, ErrorCode, ProtocolError, ZmMessage, errorReply, parseMessage, toCommand,
   type AckReply, type Command, type Reply, type RequestId, type Topic,
 } from '../../shared/protocol.js';
+import { isAuthMessage, parseAuthMessage } from '../../shared/auth/index.js';
 import { configToJson } from '../../shared/codec.js';
 import { edgeMetrics } from '../../shared/metrics.js';
 import { logger } from '../../shared/log.js';
@@ -17,6 +18,7 @@ import { VideoSubscription, type Outlet, type SendBudget, type WireFormat } from
 import type { EventsSubscriber, MonitorEvent } from './events-channel.js';
 import { writeFrames } from './frame.js';
 import { latestKeyframe } from './one-shot.js';
+import { SessionAuth } from './session-auth.js';
 
 export interface SessionLimits extends SendBudget {
   maxSubscriptions: number;
@@ -24,6 +26,7 @@ export interface SessionLimits extends SendBudget {
 }
 
 interface Subscription {
+  monitorId: number;
   close(): void;
 }
 
@@ -36,7 +39,10 @@ export class ClientSession implements Outlet {
   private readonly subs = new Map<string, Subscription>();
   private tokens: number;
   private lastRefill = Date.now();
+  private refusedWindowStart = 0;
   private refusedThisSecond = 0;
+  /** Set right after construction by the edge (it needs this session's hooks). */
+  auth!: SessionAuth;
   private closed = false;
   private queue: Promise<void> = Promise.resolve();
   private readonly m = edgeMetrics();
@@ -74,9 +80,25 @@ export class ClientSession implements Outlet {
     setTimeout(() => this.ws.terminate(), CLOSE_GRACE_MS).unref();
   }
 
+  /** Drops what the principal may no longer see; on a per-monitor socket that is the whole connection. */
+  recheckPermissions(): void {
+    if (this.closed || !this.auth.principal) return;
+    if (this.fixedMonitor !== undefined && !this.auth.canView(this.fixedMonitor)) {
+      this.close(CloseCode.AuthRevoked, 'Forbidden', 'forbidden');
+      return;
+    }
+    for (const [key, sub] of this.subs) {
+      if (this.auth.canView(sub.monitorId)) continue;
+      sub.close();
+      this.subs.delete(key);
+      this.fail(new ProtocolError(ErrorCode.Forbidden, `Not permitted to view monitor ${sub.monitorId}`, undefined, sub.monitorId));
+    }
+  }
+
   private dispose(): void {
     if (this.closed) return;
     this.closed = true;
+    this.auth?.dispose();
     for (const s of this.subs.values()) s.close();
     this.subs.clear();
   }
@@ -91,8 +113,23 @@ export class ClientSession implements Outlet {
   private async handle(data: RawData, isBinary: boolean): Promise<void> {
     if (this.closed) return;
     if (isBinary) throw new ProtocolError(ErrorCode.BadRequest, 'Commands are JSON text frames');
-    const cmd = parseCommand(data.toString(), this.fixedMonitor);
+    const msg = parseMessage(data.toString());
+    if (isAuthMessage(msg)) {
+      this.m.commands.inc({ command: 'auth' });
+      const requestId = (msg as { request_id?: unknown }).request_id;
+      await this.auth.login(parseAuthMessage(msg), typeof requestId === 'string' || typeof requestId === 'number' ? requestId : undefined);
+      return;
+    }
+    if (!this.auth.principal) {
+      this.close(CloseCode.AuthExpired, 'Authentication required', 'auth_missing');
+      return;
+    }
+    const cmd = toCommand(msg, this.fixedMonitor);
     this.m.commands.inc({ command: cmd.command });
+    // Not permitted and nonexistent look the same, so ids cannot be probed.
+    if ('monitorId' in cmd && !this.auth.canView(cmd.monitorId)) {
+      throw new ProtocolError(ErrorCode.Forbidden, `Not permitted to view monitor ${cmd.monitorId}`, cmd.requestId, cmd.monitorId);
+    }
     await this.run(cmd);
   }
 
@@ -101,13 +138,16 @@ export class ClientSession implements Outlet {
     const now = Date.now();
     const rate = this.limits.commandsPerSecond;
     this.tokens = Math.min(rate * 2, this.tokens + ((now - this.lastRefill) / 1000) * rate);
-    if (now - this.lastRefill >= 1000) this.refusedThisSecond = 0;
     this.lastRefill = now;
     if (this.tokens >= 1) {
       this.tokens -= 1;
       return true;
     }
     this.m.refused.inc({ reason: 'rate_limited' });
+    if (now - this.refusedWindowStart >= 1000) {
+      this.refusedWindowStart = now;
+      this.refusedThisSecond = 0;
+    }
     if (++this.refusedThisSecond > rate * FLOOD_FACTOR) {
       this.close(CloseCode.RateLimited, 'command flood', 'rate_limited');
     } else if (this.refusedThisSecond === 1) {
@@ -169,7 +209,7 @@ export class ClientSession implements Outlet {
     const push = () => this.hub.directory.status(monitorId).then((s) => this.sendJson(s), (err) => this.fail(err));
     push();
     const timer = setInterval(push, intervalMs);
-    return { close: () => clearInterval(timer) };
+    return { monitorId, close: () => clearInterval(timer) };
   }
 
   private eventsSubscription(monitorId: number, since?: string): Subscription {
@@ -177,6 +217,7 @@ export class ClientSession implements Outlet {
     const sub: EventsSubscriber = { deliverEvent: (e: MonitorEvent) => !this.closed && writeFrames(this.socket, [e.frame]) };
     entry.ready.then(() => entry.channel.add(sub, since)).catch((err) => this.fail(err));
     return {
+      monitorId,
       close: () => {
         entry.channel.remove(sub);
         this.hub.releaseEvents(monitorId);
@@ -190,6 +231,7 @@ export class ClientSession implements Outlet {
     entry.channel.add(sub);
     entry.ready.catch((err) => this.fail(err));
     return {
+      monitorId,
       close: () => {
         entry.channel.remove(sub);
         this.hub.releaseVideo(monitorId);

@@ -1,9 +1,11 @@
 /**
- * The edge: an HTTP server with `ws` in noServer mode. Routes:
+ * The edge: an HTTP(S) server with `ws` in noServer mode. Routes:
+ *   /                    the live-view page
  *   /ws                  zmcast protocol, many monitors per socket
  *   /monitors/:id/ws     ZoneMinder's per-monitor WebSocket draft
- *   /                    the live-view page
  *   /monitors /healthz /readyz /metrics
+ * Every upgrade is checked before it is accepted: path, Origin, capacity,
+ * credentials and, on the per-monitor form, permission for that monitor.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
@@ -13,32 +15,62 @@ import type { Config } from '../../shared/config.js';
 import type { RedisClient } from '../../shared/redis.js';
 import { registry, edgeMetrics } from '../../shared/metrics.js';
 import { CloseCode, PROTOCOL_VERSION, type HelloReply } from '../../shared/protocol.js';
+import { AuthErrorCode, chooseSubprotocol, isAuthError, type Authenticator, type Principal } from '../../shared/auth/index.js';
 import { logger } from '../../shared/log.js';
 import { Hub } from './hub.js';
-import { loadStaticFiles } from './static-files.js';
 import { ClientSession } from './client-session.js';
+import { SessionAuth } from './session-auth.js';
+import { ConnectionCounter } from './connection-counter.js';
+import { loadStaticFiles } from './static-files.js';
+import { createTlsServer, type TlsServer } from './tls.js';
 import type { WireFormat } from './video-subscription.js';
 
 const log = logger('edge');
-const PING_EVERY_MS = 30_000;
 const PER_MONITOR_PATH = /^\/monitors\/(\d{1,9})\/ws$/;
 
 export class EdgeServer {
   readonly http: Server;
   readonly hub: Hub;
   private readonly wss: WebSocketServer;
+  private readonly sessions = new Set<ClientSession>();
   private readonly alive = new WeakSet<WebSocket>();
-  private readonly pinger: NodeJS.Timeout;
+  private readonly counter: ConnectionCounter;
+  private readonly timers: NodeJS.Timeout[];
   private readonly files = loadStaticFiles();
+  private readonly tls: TlsServer | null;
   private readonly m = edgeMetrics();
 
-  constructor(private readonly redis: RedisClient, private readonly config: Config) {
+  constructor(
+    private readonly redis: RedisClient,
+    private readonly config: Config,
+    private readonly auth: Authenticator,
+  ) {
     this.hub = new Hub(redis);
+    this.counter = new ConnectionCounter(config.edge);
     // Compression stays off: video does not compress, and pre-framed writes rely on it.
-    this.wss = new WebSocketServer({ noServer: true, maxPayload: config.edge.maxPayload, perMessageDeflate: false, clientTracking: true });
-    this.http = createServer((req, res) => void this.onRequest(req, res));
-    this.http.on('upgrade', (req, socket, head) => void this.onUpgrade(req, socket, head));
-    this.pinger = setInterval(() => this.ping(), PING_EVERY_MS).unref();
+    this.wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: config.edge.maxPayload,
+      perMessageDeflate: false,
+      clientTracking: true,
+      handleProtocols: (offered) => chooseSubprotocol(offered),
+    });
+    const handler = (req: IncomingMessage, res: ServerResponse) => void this.onRequest(req, res);
+    this.tls = config.edge.tlsCert ? createTlsServer(config.edge.tlsCert, config.edge.tlsKey, handler) : null;
+    this.http = this.tls?.server ?? createServer(handler);
+    // A client must send its whole upgrade request in time; half-open handshakes are cut.
+    this.http.headersTimeout = config.edge.handshakeTimeoutMs;
+    this.http.requestTimeout = config.edge.handshakeTimeoutMs;
+    this.http.on('upgrade', (req, socket, head) => {
+      this.onUpgrade(req, socket, head).catch((err) => {
+        log.error('upgrade failed', { error: (err as Error).stack });
+        refuse(socket, 500, 'Internal Server Error', 'Internal error', 'internal', this.m);
+      });
+    });
+    this.timers = [
+      setInterval(() => this.ping(), config.edge.pingIntervalMs).unref(),
+      setInterval(() => void this.revalidate(), config.auth.revalidateMs).unref(),
+    ];
   }
 
   listen(port = this.config.edge.port, host = this.config.edge.host): Promise<number> {
@@ -49,7 +81,8 @@ export class EdgeServer {
   }
 
   async close(): Promise<void> {
-    clearInterval(this.pinger);
+    for (const t of this.timers) clearInterval(t);
+    this.tls?.close();
     for (const ws of this.wss.clients) ws.close(CloseCode.GoingAway, 'edge shutting down');
     await this.hub.stop();
     this.http.closeAllConnections();
@@ -65,7 +98,8 @@ export class EdgeServer {
         this.redis.ping().then(() => true, () => false),
         new Promise<boolean>((r) => setTimeout(() => r(false), 1000).unref()),
       ]);
-      return reply(res, ok ? 200 : 503, ok ? 'ready' : 'redis unreachable');
+      const warnings = this.auth.status().warnings.map((w) => `warning: ${w}\n`).join('');
+      return reply(res, ok ? 200 : 503, `${ok ? 'ready' : 'redis unreachable'}\nauth: ${this.auth.mode}\n${warnings}`);
     }
     if (path === '/metrics') {
       res.writeHead(200, { 'content-type': registry.contentType });
@@ -88,35 +122,85 @@ export class EdgeServer {
 
   private async onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     socket.on('error', () => socket.destroy());
-    const path = (req.url ?? '/').split('?')[0];
+    const url = new URL(req.url ?? '/', 'http://edge.invalid');
     let format: WireFormat;
     let monitorId: number | undefined;
-    const perMonitor = PER_MONITOR_PATH.exec(path);
-    if (path === '/ws') {
-      format = 'zmcast';
-    } else if (perMonitor) {
+    const perMonitor = PER_MONITOR_PATH.exec(url.pathname);
+    if (url.pathname === '/ws') format = 'zmcast';
+    else if (perMonitor) {
       format = 'zoneminder';
       monitorId = Number(perMonitor[1]);
-      if (!(await this.hub.directory.exists(monitorId).catch(() => false))) return refuse(socket, 404, 'Unknown monitor', this.m);
-    } else {
-      return refuse(socket, 404, 'Not found', this.m);
+    } else return refuse(socket, 404, 'Not Found', 'Not found', 'not_found', this.m);
+
+    if (!originAllowed(req, this.config.edge.allowedOrigins)) return refuse(socket, 403, 'Forbidden', 'Origin not allowed', 'origin', this.m);
+    const address = this.auth.clientAddress(req);
+    const full = this.counter.full(address);
+    if (full) return refuse(socket, 503, 'Service Unavailable', 'Too many connections', `capacity_${full}`, this.m);
+
+    let principal: Principal | null = null;
+    try {
+      const { presented } = this.auth.fromRequest(req, url);
+      principal = await this.auth.authenticate(presented, address);
+    } catch (err) {
+      if (!isAuthError(err)) throw err;
+      const inBand = err.code === AuthErrorCode.CredentialsRequired && this.config.auth.inBandTimeoutMs > 0;
+      if (!inBand) return refuse(socket, err.status, err.statusText, err.publicReason, `auth_${err.code}`, this.m);
     }
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, socket as Socket, format, monitorId));
+    if (principal && !this.counter.admitUser(principal.user)) {
+      return refuse(socket, 503, 'Service Unavailable', 'Too many connections for this user', 'capacity_user', this.m);
+    }
+    if (monitorId !== undefined) {
+      // Not permitted and nonexistent get the same answer, so ids cannot be probed.
+      // Without a principal yet (in-band auth to come), nothing is revealed until it logs in.
+      const hidden = principal !== null && (!principal.canView(monitorId) || !(await this.hub.directory.exists(monitorId).catch(() => false)));
+      if (hidden) {
+        if (principal) this.counter.releaseUser(principal.user);
+        return refuse(socket, 404, 'Not Found', 'Unknown monitor', 'unknown_monitor', this.m);
+      }
+    }
+    if (socket.destroyed) {
+      if (principal) this.counter.releaseUser(principal.user);
+      return;
+    }
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, socket as Socket, format, address, principal, monitorId));
   }
 
-  private accept(ws: WebSocket, socket: Socket, format: WireFormat, monitorId?: number): void {
+  private accept(ws: WebSocket, socket: Socket, format: WireFormat, address: string, principal: Principal | null, monitorId?: number): void {
     socket.setNoDelay(true);
     this.m.connections.inc({ endpoint: format === 'zmcast' ? '/ws' : '/monitors/:id/ws' });
     this.m.clients.inc();
-    ws.once('close', () => this.m.clients.dec());
+    this.counter.open(address);
+    let user = principal?.user ?? null;
+    const session = new ClientSession(ws, socket, this.hub, format, { ...this.config.edge }, monitorId);
+    session.auth = new SessionAuth(this.auth, principal, address, this.config.auth, {
+      send: (msg) => session.sendJson(msg),
+      close: (code, reason, metric) => session.close(code, reason, metric),
+      changed: () => session.recheckPermissions(),
+      admit: (name) => {
+        if (!this.counter.admitUser(name)) return false;
+        user = name;
+        return true;
+      },
+    });
+    this.sessions.add(session);
+    ws.once('close', () => {
+      this.sessions.delete(session);
+      this.counter.close(address);
+      if (user !== null) this.counter.releaseUser(user);
+      this.m.clients.dec();
+    });
     this.alive.add(ws);
     ws.on('pong', () => this.alive.add(ws));
-    new ClientSession(ws, socket, this.hub, format, { ...this.config.edge }, monitorId);
     if (format === 'zmcast') {
       const hello: HelloReply = { type: 'hello', protocol: PROTOCOL_VERSION, server: 'zmcast' };
       ws.send(JSON.stringify(hello));
     }
-    log.debug('client connected', { format, monitor: monitorId });
+    log.debug('client connected', { format, monitor: monitorId, user, client: address });
+  }
+
+  /** Revocation reaches open connections within one period. */
+  private async revalidate(): Promise<void> {
+    await Promise.all([...this.sessions].map((s) => s.auth.revalidate().catch(() => {})));
   }
 
   /** Connections that miss a whole ping interval are gone: free their resources. */
@@ -133,13 +217,29 @@ export class EdgeServer {
   }
 }
 
+/**
+ * Browsers always send Origin on WebSocket upgrades, so a foreign page cannot
+ * ride a viewer's network position (cross-site WebSocket hijacking). Clients
+ * that send none (CLI, apps) pass; so does the edge's own origin.
+ */
+function originAllowed(req: IncomingMessage, allowed: string[]): boolean {
+  const origin = req.headers.origin;
+  if (origin === undefined || allowed.includes('*') || allowed.includes(origin)) return true;
+  try {
+    return new URL(origin).host === req.headers.host;
+  } catch {
+    return false;
+  }
+}
+
 function reply(res: ServerResponse, status: number, body: string): void {
   res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body) });
   res.end(body);
 }
 
-function refuse(socket: Duplex, status: number, body: string, m: ReturnType<typeof edgeMetrics>): void {
-  m.refused.inc({ reason: status === 404 ? 'not_found' : String(status) });
+function refuse(socket: Duplex, status: number, statusText: string, body: string, reason: string, m: ReturnType<typeof edgeMetrics>): void {
+  m.refused.inc({ reason });
+  if (socket.destroyed) return;
   const text = `${body}\n`;
-  socket.end(`HTTP/1.1 ${status} ${status === 404 ? 'Not Found' : 'Error'}\r\nContent-Type: text/plain\r\nContent-Length: ${text.length}\r\nConnection: close\r\n\r\n${text}`);
+  socket.end(`HTTP/1.1 ${status} ${statusText}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`);
 }

@@ -9,15 +9,14 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { chromium, type BrowserContext } from 'playwright-core';
 import { CaptureService } from '../../services/capture/capture-service.js';
-import { EdgeServer } from '../../services/edge/edge-server.js';
 import { freshRedisUrl } from '../helpers/redis.js';
 import { captureConfig } from '../fixtures/capture-config.js';
-import { until } from '../helpers/edge.js';
+import { listenEdge, until } from '../helpers/edge.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 let redis: Redis;
 let capture: CaptureService;
-let edge: EdgeServer;
+let served: Awaited<ReturnType<typeof listenEdge>>;
 let browser: BrowserContext;
 let url: string;
 
@@ -27,11 +26,11 @@ beforeAll(async () => {
   const config = captureConfig(redisUrl, [
     { id: 1, name: 'Front door', source: 'synthetic:?size=320x240&fps=25&gop=50' },
     { id: 2, name: 'Yard', source: 'synthetic:?size=320x240&fps=25&gop=50' },
-  ], { edge: { host: '127.0.0.1', port: 0 } });
+  ], { auth: { mode: 'none' } });
   capture = new CaptureService(redis, config);
   await capture.start();
-  edge = new EdgeServer(redis, config);
-  url = `http://127.0.0.1:${await edge.listen()}/`;
+  served = await listenEdge(redis, config);
+  url = `${served.url}/`;
   browser = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'zmcast-chromium-')), {
     executablePath: CHROMIUM,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
@@ -43,7 +42,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await browser?.close();
-  await edge?.close();
+  await served?.close();
   await capture?.stop();
   redis?.disconnect();
 });

@@ -7,26 +7,25 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Cluster } from 'ioredis';
 import { createRedis } from '../../shared/redis.js';
 import { loadConfig } from '../../shared/config.js';
-import { EdgeServer } from '../../services/edge/edge-server.js';
 import { Publisher } from '../../services/capture/publisher.js';
 import { ZmcastClient, type ReceivedPacket } from '../../client/zmcast-client.js';
 import { startCluster, type LocalCluster } from '../helpers/redis-cluster.js';
-import { until } from '../helpers/edge.js';
+import { listenEdge, until } from '../helpers/edge.js';
 
 let cluster: LocalCluster;
 let redis: Cluster;
-let edge: EdgeServer;
+let served: Awaited<ReturnType<typeof listenEdge>>;
 let url: string;
 
 beforeAll(async () => {
   cluster = await startCluster();
   redis = createRedis(cluster.url) as Cluster;
-  edge = new EdgeServer(redis, loadConfig({ env: {}, overrides: { edge: { host: '127.0.0.1', port: 0 } } }));
-  url = `http://127.0.0.1:${await edge.listen()}`;
+  served = await listenEdge(redis, loadConfig({ env: {}, overrides: { auth: { mode: 'none' } } }));
+  url = served.url;
 }, 60_000);
 
 afterAll(async () => {
-  await edge?.close();
+  await served?.close();
   redis?.disconnect();
   await cluster?.stop();
 });

@@ -5,33 +5,32 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { CaptureService } from '../../services/capture/capture-service.js';
-import { EdgeServer } from '../../services/edge/edge-server.js';
 import { ZmcastClient, type ReceivedPacket } from '../../client/zmcast-client.js';
 import { configFromJson, type CodecConfig } from '../../shared/codec.js';
 import { freshRedisUrl } from '../helpers/redis.js';
 import { captureConfig } from '../fixtures/capture-config.js';
 import { probeAnnexB } from '../fixtures/capture-stream.js';
-import { until } from '../helpers/edge.js';
+import { listenEdge, until } from '../helpers/edge.js';
 
 let redis: Redis;
 let capture: CaptureService;
-let edge: EdgeServer;
+let served: Awaited<ReturnType<typeof listenEdge>>;
 let url: string;
 
 beforeAll(async () => {
   const redisUrl = await freshRedisUrl();
   redis = new Redis(redisUrl);
   const config = captureConfig(redisUrl, [{ id: 1, name: 'Lobby', source: 'synthetic:?size=320x240&fps=25&gop=25' }], {
-    edge: { host: '127.0.0.1', port: 0 },
+    auth: { mode: 'none' },
   });
   capture = new CaptureService(redis, config);
   await capture.start();
-  edge = new EdgeServer(redis, config);
-  url = `http://127.0.0.1:${await edge.listen()}`;
+  served = await listenEdge(redis, config);
+  url = served.url;
 });
 
 afterAll(async () => {
-  await edge?.close();
+  await served?.close();
   await capture?.stop();
   redis?.disconnect();
 });

@@ -6,7 +6,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { CaptureService } from '../../services/capture/capture-service.js';
-import { EdgeServer } from '../../services/edge/edge-server.js';
 import { ZmcastClient, type ReceivedPacket } from '../../client/zmcast-client.js';
 import { configFromJson } from '../../shared/codec.js';
 import type { CodecReply, EventReply } from '../../shared/protocol.js';
@@ -14,28 +13,28 @@ import { freshRedisUrl } from '../helpers/redis.js';
 import { captureConfig } from '../fixtures/capture-config.js';
 import { probeAnnexB } from '../fixtures/capture-stream.js';
 import { startRtspCamera, type RtspCamera } from '../fixtures/rtsp-camera.js';
-import { until } from '../helpers/edge.js';
+import { listenEdge, until } from '../helpers/edge.js';
 
 let camera: RtspCamera;
 let redis: Redis;
 let capture: CaptureService;
-let edge: EdgeServer;
+let served: Awaited<ReturnType<typeof listenEdge>>;
 let client: ZmcastClient;
 
 beforeAll(async () => {
   camera = await startRtspCamera({ gop: 25 });
   const redisUrl = await freshRedisUrl();
   redis = new Redis(redisUrl);
-  const config = captureConfig(redisUrl, [{ id: 5, name: 'Gate', source: camera.url }], { edge: { host: '127.0.0.1', port: 0 } });
+  const config = captureConfig(redisUrl, [{ id: 5, name: 'Gate', source: camera.url }], { auth: { mode: 'none' } });
   capture = new CaptureService(redis, config);
   await capture.start();
-  edge = new EdgeServer(redis, config);
-  client = await ZmcastClient.connect(`http://127.0.0.1:${await edge.listen()}`);
+  served = await listenEdge(redis, config);
+  client = await ZmcastClient.connect(served.url);
 });
 
 afterAll(async () => {
   await client?.close();
-  await edge?.close();
+  await served?.close();
   await capture?.stop();
   await camera?.stop();
   redis?.disconnect();

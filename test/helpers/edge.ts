@@ -7,6 +7,8 @@ import { loadConfig, type Config, type ConfigOverrides } from '../../shared/conf
 import { EdgeServer } from '../../services/edge/edge-server.js';
 import { Publisher } from '../../services/capture/publisher.js';
 import { freshRedisUrl } from './redis.js';
+import { createAuthenticator } from '../../shared/auth/index.js';
+import type { RedisClient } from '../../shared/redis.js';
 
 export interface EdgeRig {
   url: string;
@@ -17,20 +19,34 @@ export interface EdgeRig {
   close(): Promise<void>;
 }
 
-export async function startEdge(overrides: ConfigOverrides = {}, redisUrl?: string): Promise<EdgeRig> {
-  const url = redisUrl ?? (await freshRedisUrl());
-  const config = loadConfig({ env: {}, overrides: { ...overrides, edge: { host: '127.0.0.1', port: 0, ...overrides.edge } } });
-  const redis = new Redis(url);
-  const edge = new EdgeServer(redis, config);
-  const port = await edge.listen();
+/** An edge on loopback with its authenticator (mode `none` unless the config says otherwise). */
+export async function listenEdge(redis: RedisClient, config: Config): Promise<{ edge: EdgeServer; url: string; close(): Promise<void> }> {
+  const auth = await createAuthenticator(config.auth);
+  const edge = new EdgeServer(redis, config, auth);
+  const port = await edge.listen(0, '127.0.0.1');
   return {
-    url: `http://127.0.0.1:${port}`,
-    redisUrl: url,
-    redis,
     edge,
-    config,
+    url: `http://127.0.0.1:${port}`,
     async close() {
       await edge.close();
+      await auth.close();
+    },
+  };
+}
+
+export async function startEdge(overrides: ConfigOverrides = {}, redisUrl?: string): Promise<EdgeRig> {
+  const url = redisUrl ?? (await freshRedisUrl());
+  const config = loadConfig({ env: {}, overrides: { auth: { mode: 'none' }, ...overrides, edge: { host: '127.0.0.1', port: 0, ...overrides.edge } } });
+  const redis = new Redis(url);
+  const served = await listenEdge(redis, config);
+  return {
+    url: served.url,
+    redisUrl: url,
+    redis,
+    edge: served.edge,
+    config,
+    async close() {
+      await served.close();
       redis.disconnect();
     },
   };
