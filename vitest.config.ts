@@ -10,5 +10,6 @@ export default defineConfig({
     hookTimeout: 60_000,
     setupFiles: ['test/helpers/setup.ts'],
     globalSetup: ['test/helpers/global-setup.ts'],
+    reporters: ['default', './test/helpers/summary-reporter.ts'],
   },
 });
