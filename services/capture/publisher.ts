@@ -8,22 +8,14 @@
 import { monitorKeys, MONITORS_KEY, MONITOR_NAMES_KEY, type MonitorKeys } from '../../shared/redis-keys.js';
 import { withScripts } from '../../shared/redis-scripts.js';
 import { configToJson, type CodecConfig } from '../../shared/codec.js';
-import { encodePacket } from '../../shared/packet.js';
+import { encodePacket, type Packet } from '../../shared/packet.js';
 import { captureMetrics } from '../../shared/metrics.js';
 import type { RedisClient } from '../../shared/redis.js';
 import type { Config } from '../../shared/config.js';
 import { logger } from '../../shared/log.js';
 
-export interface OutgoingPacket {
-  data: Buffer;
-  keyframe: boolean;
-  generation: number;
-  sequence: number;
-  captureTime: number;
-  pts: bigint;
-  dts: bigint;
-  duration: number;
-}
+/** A packet as capture hands it over; the publisher adds the monitor id. */
+export type OutgoingPacket = Omit<Packet, 'kind' | 'monitorId'>;
 
 export type StatusRecord = {
   monitor_id: number;
