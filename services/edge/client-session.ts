@@ -214,7 +214,11 @@ export class ClientSession implements Outlet {
 
   private eventsSubscription(monitorId: number, since?: string): Subscription {
     const entry = this.hub.acquireEvents(monitorId);
-    const sub: EventsSubscriber = { deliverEvent: (e: MonitorEvent) => !this.closed && writeFrames(this.socket, [e.frame]) };
+    const sub: EventsSubscriber = {
+      deliverEvent: (e: MonitorEvent) => !this.closed && writeFrames(this.socket, [e.frame]),
+      gap: (oldest) => this.fail(new ProtocolError(ErrorCode.EventsExpired,
+        `Events before ${oldest} are no longer retained; some after since may be missing`, undefined, monitorId)),
+    };
     entry.ready.then(() => entry.channel.add(sub, since)).catch((err) => this.fail(err));
     return {
       monitorId,

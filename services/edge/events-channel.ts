@@ -19,6 +19,8 @@ export interface MonitorEvent {
 
 export interface EventsSubscriber {
   deliverEvent(event: MonitorEvent): void;
+  /** `since` is older than the oldest retained event: some events after it may be gone. */
+  gap(oldestRetained: string): void;
 }
 
 interface Member {
@@ -62,10 +64,16 @@ export class EventsChannel {
     const member: Member = { sub, held: since ? [] : null, lastId: since ?? '0-0' };
     this.members.set(sub, member);
     if (!since) return;
-    const entries = (await this.redis.xrangeBuffer(this.keys.events, `(${since}`, '+')) as StreamEntry[];
+    const [first, entries] = await Promise.all([
+      this.redis.xrange(this.keys.events, '-', '+', 'COUNT', 1) as Promise<[string, string[]][]>,
+      this.redis.xrangeBuffer(this.keys.events, `(${since}`, '+') as Promise<StreamEntry[]>,
+    ]);
     if (this.members.get(sub) !== member) return;
     const held = member.held ?? [];
     member.held = null;
+    // Trimming removes the oldest first: once `since` itself is gone, so may be what followed it.
+    const oldest = first[0]?.[0];
+    if (oldest && compareIds(oldest, since) > 0) sub.gap(oldest);
     for (const e of entries) this.send(member, toEvent(this.monitorId, e));
     for (const e of held) this.send(member, e);
   }

@@ -79,3 +79,28 @@ describe('events', () => {
     expect(resumed.events.map((e) => e.id)).toEqual(live.events.slice(1).map((e) => e.id));
   });
 });
+
+describe('events beyond retention', () => {
+  it('says so when since is older than what is retained, then replays what is left', async () => {
+    const rig = await startEdge({ retention: { events: 10 } });
+    rigs.push(rig);
+    const cam = new PacketSource(rig.redis, 9, { gop: 10, size: 100, retention: { events: 10 } });
+    await cam.register();
+    const first = await eventsViewer(rig, 9);
+    cam.publisher.event('connected', 'e0', 1);
+    await cam.publisher.flush();
+    await until(() => first.events.length === 1, 5000, 'first event');
+    const since = first.events[0].id;
+    await first.client.close();
+    // Exact trimming (the publisher trims approximately), as if retention had moved on.
+    for (let i = 1; i <= 30; i++) await rig.redis.xadd('zmcast:{m:9}:events', 'MAXLEN', '5', '*', 'e', JSON.stringify({ event: 'capture_failed', message: `e${i}`, time: Date.now(), generation: 1 }));
+    const client = await ZmcastClient.connect(rig.url);
+    clients.push(client);
+    const order: string[] = [];
+    client.on('errorReply', (e) => order.push(e.code));
+    client.on('event', (e) => order.push(e.message));
+    client.subscribeEvents(9, since);
+    await until(() => order.length === 6, 5000, 'notice and retained events');
+    expect(order).toEqual(['events_expired', 'e26', 'e27', 'e28', 'e29', 'e30']);
+  });
+});
