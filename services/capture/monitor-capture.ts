@@ -6,13 +6,13 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { codecString, configFromJson, type CodecConfig, type CodecConfigJson } from '../../shared/codec.js';
-import type { Config, MonitorSpec } from '../../shared/config.js';
+import type { Config } from '../../shared/config.js';
 import { logger } from '../../shared/log.js';
 import { captureMetrics } from '../../shared/metrics.js';
 import type { RedisClient } from '../../shared/redis.js';
 import { Backoff } from './backoff.js';
 import { Publisher } from './publisher.js';
-import { createSource, type SourceInfo, type VideoSource } from './source.js';
+import { createSource, type CaptureSpec, type SourceInfo, type VideoSource } from './source.js';
 import { StatusReporter } from './status-reporter.js';
 
 /** ZoneMinder's monitor event names, plus connecting/connected/codec_changed. */
@@ -48,7 +48,7 @@ export class MonitorCapture {
 
   constructor(
     private readonly redis: RedisClient,
-    readonly spec: MonitorSpec,
+    readonly spec: CaptureSpec,
     private readonly config: Config,
   ) {
     this.publisher = new Publisher(redis, spec.id, config.retention);

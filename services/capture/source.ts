@@ -41,11 +41,23 @@ export interface VideoSource {
   close(): Promise<void>;
 }
 
+export type RtspTransport = 'udp' | 'udp_multicast' | 'tcp' | 'http';
+
+/** A monitor as capture runs it: the configured spec, plus what a ZoneMinder Monitors row adds for RTSP cameras. */
+export interface CaptureSpec extends MonitorSpec {
+  /** FFmpeg's `rtsp_transport` (ZoneMinder's `Method`); TCP when absent. */
+  rtspTransport?: RtspTransport;
+  /** FFmpeg input options (ZoneMinder's `Options`), for rtsp:// sources. */
+  options?: Record<string, string>;
+}
+
 /** Throws a SourceConfigError at once for a source string that can never work. */
-export function createSource(spec: MonitorSpec, opts: { rtspTimeoutMs: number }): VideoSource {
+export function createSource(spec: CaptureSpec, opts: { rtspTimeoutMs: number }): VideoSource {
   routeFfmpegLogs();
   const source = spec.source;
   if (source.startsWith('synthetic:')) return new SyntheticSource(parseSynthetic(source));
-  if (/^rtsps?:\/\//.test(source)) return new RtspSource(source, opts.rtspTimeoutMs);
+  if (/^rtsps?:\/\//i.test(source)) {
+    return new RtspSource(source, opts.rtspTimeoutMs, { transport: spec.rtspTransport, options: spec.options });
+  }
   return new FileSource(source.startsWith('file:') ? fileURLToPath(source) : source);
 }

@@ -4,7 +4,7 @@
  */
 import '../../../shared/polyfills.js';
 import { Demuxer, type IRational } from 'node-av';
-import type { SourceInfo, SourcePacket, VideoSource } from '../source.js';
+import type { RtspTransport, SourceInfo, SourcePacket, VideoSource } from '../source.js';
 import { SourceGuard, endIfClosed } from './guard.js';
 import { PacketReader } from './packet-reader.js';
 import { passthroughStream, streamInfo, toSourcePacket } from './stream-info.js';
@@ -14,16 +14,22 @@ export class RtspSource implements VideoSource {
   private reader: PacketReader | null = null;
   private timeBase: IRational = { num: 1, den: 90_000 };
 
-  constructor(private readonly url: string, private readonly timeoutMs: number) {}
+  constructor(
+    private readonly url: string,
+    private readonly timeoutMs: number,
+    private readonly o: { transport?: RtspTransport; options?: Record<string, string> } = {},
+  ) {}
 
   open(): Promise<SourceInfo> {
     return this.guard.run(async () => {
-      // TCP survives NAT and lossy links where UDP drops reference frames.
+      // TCP by default: it survives NAT and lossy links where UDP drops
+      // reference frames. A camera's own options (ZoneMinder's `Options`)
+      // come on top and its `Method` wins, as in zm_ffmpeg_camera.cpp.
       // `timeout` bounds every socket wait: without it a camera that stops
       // sending blocks the read forever.
-      const demuxer = await Demuxer.open(this.url, {
-        options: { rtsp_transport: 'tcp', timeout: String(this.timeoutMs * 1000) },
-      });
+      const options: Record<string, string> = { timeout: String(this.timeoutMs * 1000), ...this.o.options };
+      options.rtsp_transport = this.o.transport ?? this.o.options?.rtsp_transport ?? 'tcp';
+      const demuxer = await Demuxer.open(this.url, { options });
       try {
         const { stream, codec } = passthroughStream(demuxer);
         this.timeBase = stream.timeBase;
