@@ -1,29 +1,44 @@
 /**
- * The one zmcast command line: `zmcast capture|edge|demo|watch`.
+ * The one zmcast command line: `zmcast demo|capture|edge|watch|token|hash-password`.
  */
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import '../shared/polyfills.js';
-import { loadConfig, describeConfig, ConfigError, type Config, type ConfigOverrides } from '../shared/config.js';
+import { loadConfig, describeConfig, ConfigError, type AuthMode, type Config, type ConfigOverrides } from '../shared/config.js';
 import { createRedis } from '../shared/redis.js';
 import { locateRedis, RedisNotFoundError } from '../shared/redis-locator.js';
 import { setLogLevel, logger } from '../shared/log.js';
+import { createAuthenticator, hashPassword, mintToken, ZmDatabase, zmDbSettings, zmServerIdentity, zmVariables } from '../shared/auth/index.js';
 import { EdgeServer } from '../services/edge/edge-server.js';
-import { createAuthenticator } from '../shared/auth/index.js';
 import { CaptureService } from '../services/capture/capture-service.js';
+import { DEFAULT_ZM_MONITOR_REFRESH_MS, ZmMonitorSource } from '../services/capture/zm-monitor-source.js';
 import { serveMetrics } from '../shared/metrics-server.js';
+import { readSecret } from './read-secret.js';
 import { watch } from './watch.js';
 
 const USAGE = `zmcast — live view for camera clusters
 
 Usage:
-  zmcast demo    [--port P] [--monitors N] [--config FILE]
+  zmcast demo    [--port P] [--monitors N] [--auth MODE] [--zm-conf PATH] [--config FILE]
                  capture + edge on N synthetic cameras (default 4), edge on P (default 8080);
-                 Redis from REDIS_URL, else 127.0.0.1:6379, else a private redis-server
-  zmcast capture [--monitors "1=rtsp://cam/stream,2=synthetic:"] [--config FILE]
-  zmcast edge    [--port P] [--config FILE]
+                 Redis from REDIS_URL, else 127.0.0.1:6379, else a private redis-server;
+                 auth off (mode none) unless --auth, ZMCAST_AUTH_MODE or the config file choose one
+  zmcast capture [--monitors "1=rtsp://cam/stream,2=synthetic:"] [--auth MODE] [--zm-conf PATH]
+                 [--zm-refresh SECONDS] [--config FILE]
+                 with --auth zoneminder: the monitors ZoneMinder captures on this server, from its
+                 Monitors table, re-read every --zm-refresh seconds (default ${DEFAULT_ZM_MONITOR_REFRESH_MS / 1000})
+  zmcast edge    [--port P] [--auth MODE] [--zm-conf PATH] [--config FILE]
   zmcast watch   URL --monitor N [--out FILE|-] [--duration SECONDS] [--token T] [--quiet]
                  writes the camera's codec (Annex-B H.264/H.265) to FILE or stdout
+  zmcast token   --user NAME [--ttl SECONDS] [--config FILE]
+                 prints an access token for a user of auth mode config (signed with auth.secret)
+  zmcast hash-password
+                 reads a password on stdin, prints its bcrypt hash for auth.users[].password
   zmcast --help
+
+  --auth MODE     zoneminder | config | jwks | none (auth.mode); see docs/security.md
+  --zm-conf PATH  ZoneMinder's zm.conf, conf.d/*.conf beside it is read too (auth.zmConf);
+                  ZM_DB_HOST, ZM_DB_NAME, ZM_DB_USER, ZM_DB_PASS, ZM_SERVER_ID/NAME in the environment win
 
 Configuration: a JSON file (--config or ZMCAST_CONFIG) and these environment variables:
 ${describeConfig().join('\n')}
@@ -38,27 +53,17 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return command ? 0 : 2;
   }
-  const { values, positionals } = parseArgs({
-    args: rest,
-    allowPositionals: true,
-    options: {
-      help: { type: 'boolean', short: 'h' },
-      config: { type: 'string' },
-      port: { type: 'string' },
-      monitors: { type: 'string' },
-      monitor: { type: 'string' },
-      out: { type: 'string' },
-      duration: { type: 'string' },
-      token: { type: 'string' },
-      quiet: { type: 'boolean' },
-    },
-  });
+  const { values, positionals } = parseCommandLine(command, rest);
   if (values.help) {
     process.stdout.write(USAGE);
     return 0;
   }
   const overrides: ConfigOverrides = {};
   if (values.port !== undefined) overrides.edge = { port: values.port as unknown as number };
+  // Flags go through the config schema, so a bad value is refused naming its key.
+  if (values.auth !== undefined || values['zm-conf'] !== undefined) {
+    overrides.auth = { mode: values.auth as AuthMode | undefined, zmConf: values['zm-conf'] };
+  }
 
   switch (command) {
     case 'watch': {
@@ -79,36 +84,159 @@ async function main(argv: string[]): Promise<number> {
     case 'demo': {
       const n = values.monitors === undefined ? 4 : Number(values.monitors);
       if (!Number.isInteger(n) || n < 1 || n > 64) throw new UsageError('--monitors must be 1..64 for the demo');
-      // The demo is for trying zmcast out: no credentials, said loudly at start and on /readyz.
-      overrides.auth = { mode: 'none' };
       overrides.capture = {
         monitors: Array.from({ length: n }, (_, i) => ({ id: i + 1, name: `Synthetic ${i + 1}`, source: 'synthetic:?size=640x360&fps=25&gop=50' })),
       };
+      // The demo is for trying zmcast out: no credentials (said loudly at start and on /readyz),
+      // unless the operator chose a mode by flag, environment or config file.
+      if (values.auth === undefined && !authModeChosen(values.config, process.env)) overrides.auth = { ...overrides.auth, mode: 'none' };
       return runServices(loadConfig({ file: values.config, overrides }), { capture: true, edge: true, demo: true });
     }
-    case 'capture':
+    case 'capture': {
       if (values.monitors !== undefined) overrides.capture = { monitors: values.monitors as unknown as Config['capture']['monitors'] };
-      return runServices(loadConfig({ file: values.config, overrides }), { capture: true, edge: false, demo: false });
+      const zmRefreshMs = values['zm-refresh'] === undefined ? DEFAULT_ZM_MONITOR_REFRESH_MS : seconds('--zm-refresh', values['zm-refresh'], 1, 86_400) * 1000;
+      return runServices(loadConfig({ file: values.config, overrides }), { capture: true, edge: false, demo: false, zmRefreshMs });
+    }
     case 'edge':
       return runServices(loadConfig({ file: values.config, overrides }), { capture: false, edge: true, demo: false });
+    case 'token':
+      return token(values.user, values.ttl, values.config);
+    case 'hash-password':
+      return hashPasswordCommand();
     default:
       throw new UsageError(`unknown command ${JSON.stringify(command)}`);
   }
 }
 
-async function runServices(config: Config, what: { capture: boolean; edge: boolean; demo: boolean }): Promise<number> {
+/** Which flags each command takes; anything else is refused rather than silently ignored. */
+const COMMAND_OPTIONS: Record<string, string[]> = {
+  demo: ['port', 'monitors', 'auth', 'zm-conf', 'config'],
+  capture: ['monitors', 'auth', 'zm-conf', 'zm-refresh', 'config'],
+  edge: ['port', 'auth', 'zm-conf', 'config'],
+  watch: ['monitor', 'out', 'duration', 'token', 'quiet'],
+  token: ['user', 'ttl', 'config'],
+  'hash-password': [],
+};
+
+function parseCommandLine(command: string, args: string[]) {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      allowPositionals: true,
+      options: {
+        help: { type: 'boolean', short: 'h' },
+        config: { type: 'string' },
+        port: { type: 'string' },
+        monitors: { type: 'string' },
+        monitor: { type: 'string' },
+        out: { type: 'string' },
+        duration: { type: 'string' },
+        token: { type: 'string' },
+        quiet: { type: 'boolean' },
+        auth: { type: 'string' },
+        'zm-conf': { type: 'string' },
+        'zm-refresh': { type: 'string' },
+        user: { type: 'string' },
+        ttl: { type: 'string' },
+      },
+    });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const allowed = COMMAND_OPTIONS[command];
+  if (allowed && !parsed.values.help) {
+    const extra = Object.keys(parsed.values).find((k) => k !== 'help' && !allowed.includes(k));
+    if (extra) throw new UsageError(`--${extra} is not an option of zmcast ${command}`);
+  }
+  return parsed;
+}
+
+function seconds(flag: string, raw: string, min: number, max: number): number {
+  const n = Number(raw);
+  if (!/^\d+$/.test(raw) || n < min || n > max) throw new UsageError(`${flag} must be a whole number of seconds from ${min} to ${max}, got ${JSON.stringify(raw)}`);
+  return n;
+}
+
+/** Whether the environment or the config file chose auth.mode (the demo defaults to none only when neither did). */
+function authModeChosen(file: string | undefined, env: NodeJS.ProcessEnv): boolean {
+  if (env.ZMCAST_AUTH_MODE) return true;
+  const path = file ?? env.ZMCAST_CONFIG;
+  if (!path) return false;
+  try {
+    return (JSON.parse(readFileSync(path, 'utf8')) as { auth?: { mode?: unknown } }).auth?.mode !== undefined;
+  } catch {
+    return false; // loadConfig reports what is wrong with the file
+  }
+}
+
+/** `zmcast token`: an access token for a config-mode user, on stdout. */
+async function token(user: string | undefined, ttl: string | undefined, file: string | undefined): Promise<number> {
+  if (!user) throw new UsageError('token needs --user NAME');
+  const config = loadConfig({ file, overrides: ttl === undefined ? {} : { auth: { tokenTtlSec: ttl as unknown as number } } });
+  const a = config.auth;
+  if (a.mode !== 'config') {
+    throw new ConfigError(`config auth.mode (env ZMCAST_AUTH_MODE) is ${a.mode}: zmcast token mints tokens for mode config only` +
+      (a.mode === 'zoneminder' ? ' (in zoneminder mode, clients use the tokens ZoneMinder issues)' : ''));
+  }
+  if (a.secret === '') throw new ConfigError('config auth.secret (env ZMCAST_AUTH_SECRET) is empty: set a secret of at least 32 characters to sign tokens');
+  const u = a.users.find((x) => x.name === user);
+  if (!u) throw new ConfigError(`user ${JSON.stringify(user)} is not in auth.users (env ZMCAST_AUTH_USERS): no token minted`);
+  if (!u.enabled) throw new ConfigError(`user ${JSON.stringify(user)} is disabled in auth.users: no token minted`);
+  const now = Date.now();
+  if (u.tokensNotBefore > Math.floor(now / 1000)) {
+    throw new ConfigError(`user ${JSON.stringify(user)} refuses tokens issued before tokensNotBefore ${u.tokensNotBefore}: no token minted`);
+  }
+  process.stdout.write(`${await mintToken(u.name, a.secret, a.tokenTtlSec, now)}\n`);
+  return 0;
+}
+
+/** `zmcast hash-password`: the password on stdin (typed without echo on a terminal), its bcrypt hash on stdout. */
+async function hashPasswordCommand(): Promise<number> {
+  const plain = await readSecret('Password: ');
+  if (plain === '') throw new UsageError('hash-password read an empty password from stdin');
+  // bcrypt looks at the first 72 bytes only: a longer password would match anything sharing them.
+  if (Buffer.byteLength(plain) > 72) throw new UsageError('bcrypt uses only the first 72 bytes of a password: choose a shorter one');
+  process.stdout.write(`${await hashPassword(plain)}\n`);
+  return 0;
+}
+
+async function runServices(
+  config: Config,
+  what: { capture: boolean; edge: boolean; demo: boolean; zmRefreshMs?: number },
+): Promise<number> {
   setLogLevel(config.log.level);
+  // In ZoneMinder mode, capture takes its monitors from ZoneMinder (the demo keeps its synthetic ones).
+  const fromZoneMinder = what.capture && !what.demo && config.auth.mode === 'zoneminder';
+  if (fromZoneMinder && config.capture.monitors.length > 0) {
+    throw new ConfigError('config capture.monitors (env ZMCAST_MONITORS, --monitors) cannot be combined with auth.mode zoneminder: ' +
+      'capture then reads its monitors from ZoneMinder\'s Monitors table');
+  }
   const located = what.demo ? await locateRedis(config.redis.url) : { url: config.redis.url || 'redis://127.0.0.1:6379', how: 'configured', stop: async () => {} };
   const redis = createRedis(located.url, 'zmcast');
   const capture = what.capture ? new CaptureService(redis, config) : null;
   const auth = what.edge ? await createAuthenticator(config.auth) : null;
   const edge = auth ? new EdgeServer(redis, config, auth) : null;
-  if (what.capture && config.capture.monitors.length === 0) log.warn('no monitors configured (ZMCAST_MONITORS or --monitors)');
+  if (what.capture && !fromZoneMinder && config.capture.monitors.length === 0) log.warn('no monitors configured (ZMCAST_MONITORS or --monitors)');
   await capture?.start();
+  let zmdb: ZmDatabase | null = null;
+  let zmMonitors: ZmMonitorSource | null = null;
+  if (capture && fromZoneMinder) {
+    const vars = zmVariables(process.env, config.auth.zmConf);
+    const db = (zmdb = ZmDatabase.connect(zmDbSettings(vars)));
+    zmMonitors = await ZmMonitorSource.start({
+      db, capture, redis, server: zmServerIdentity(vars), refreshMs: what.zmRefreshMs ?? DEFAULT_ZM_MONITOR_REFRESH_MS,
+    }).catch((err: Error) => {
+      throw new StartError(`cannot load the monitors from ZoneMinder's database: ${err.message}`);
+    });
+  }
   const port = edge ? await edge.listen() : null;
   // Without an edge in this process, capture still needs a /metrics of its own.
   const metrics = capture && !edge && config.capture.metricsPort > 0 ? await serveMetrics(config.capture.metricsPort, config.edge.host) : null;
-  log.info('started', { redis: redactUrl(located.url), redis_source: located.how, capture: config.capture.monitors.length, edge_port: port });
+  log.info('started', {
+    redis: redactUrl(located.url), redis_source: located.how, auth: config.auth.mode,
+    capture: capture?.monitorIds.length ?? 0, monitors_from: capture ? (fromZoneMinder ? 'zoneminder' : 'config') : undefined, edge_port: port,
+  });
   if (what.demo && port !== null) printDemoHelp(port, config.capture.monitors.map((m) => m.id), located.how === 'spawned' ? located.url : null);
 
   await new Promise<void>((resolve) => {
@@ -119,7 +247,9 @@ async function runServices(config: Config, what: { capture: boolean; edge: boole
   await edge?.close();
   await auth?.close();
   metrics?.close();
+  await zmMonitors?.close();
   await capture?.stop();
+  await zmdb?.close();
   redis.disconnect();
   await located.stop();
   return 0;
@@ -150,11 +280,20 @@ function redactUrl(url: string): string {
 }
 
 class UsageError extends Error {}
+/** Start-up could not complete for a reason outside the command line (a database that cannot be read…). */
+class StartError extends Error {}
+
+/** Errors of ZoneMinder's configuration (zm.conf unreadable, ZM_DB_* missing, an unknown ZM_SERVER_NAME…). */
+const ZM_SETUP_ERRORS = new Set(['bad_zm_conf', 'zm_schema']);
 
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err) => {
-    if (err instanceof ConfigError || err instanceof RedisNotFoundError || err instanceof UsageError) {
+    if (err instanceof StartError) {
+      process.stderr.write(`zmcast: ${err.message}\n`);
+      process.exit(1);
+    }
+    if (err instanceof ConfigError || err instanceof RedisNotFoundError || err instanceof UsageError || ZM_SETUP_ERRORS.has((err as { code?: string }).code ?? '')) {
       process.stderr.write(`zmcast: ${err.message}\n`);
       if (err instanceof UsageError) process.stderr.write('Run `zmcast --help` for usage.\n');
       process.exit(2);

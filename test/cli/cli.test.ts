@@ -3,9 +3,12 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, statSync } from 'node:fs';
+import { mkdtempSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import bcrypt from 'bcryptjs';
+import { createAuthenticator, type Authenticator } from '../../shared/auth/index.js';
+import { loadConfig } from '../../shared/config.js';
 import { freePort } from '../../shared/redis-locator.js';
 import { freshRedisUrl } from '../helpers/redis.js';
 import { until } from '../helpers/edge.js';
@@ -14,14 +17,75 @@ const BIN = join(import.meta.dirname, '..', '..', 'bin', 'zmcast.js');
 const children: ChildProcess[] = [];
 afterAll(() => children.forEach((c) => c.kill('SIGKILL')));
 
-const run = (args: string[], env: NodeJS.ProcessEnv = {}) =>
-  spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 60_000 });
+const run = (args: string[], env: NodeJS.ProcessEnv = {}, input?: string) =>
+  spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 60_000, input });
+
+const SECRET = 'cli-test-secret-cli-test-secret-0123';
+
+/** A config file for auth mode config with the given users (and secret unless told otherwise). */
+function authConfigFile(auth: Record<string, unknown>): string {
+  const file = join(mkdtempSync(join(tmpdir(), 'zmcast-auth-')), 'zmcast.json');
+  writeFileSync(file, JSON.stringify({ auth: { mode: 'config', secret: SECRET, ...auth } }));
+  return file;
+}
+
+/** Authenticates as the edge would, with the authenticator built from that same config file. */
+async function login(file: string, presented: { token?: string; user?: string; password?: string }) {
+  const auth: Authenticator = await createAuthenticator(loadConfig({ env: {}, file }).auth);
+  try {
+    return await auth.authenticate({ ...presented, via: 'handshake' }, '192.0.2.7');
+  } finally {
+    await auth.close();
+  }
+}
+
+/** Starts the demo and resolves once it is serving, with its log lines so far. */
+async function startDemo(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ demo: ChildProcess; port: number; out: () => string; logs: () => Record<string, unknown>[] }> {
+  const port = await freePort();
+  const redisUrl = await freshRedisUrl();
+  const demo = spawn(process.execPath, [BIN, 'demo', '--port', String(port), ...args], {
+    env: { ...process.env, ZMCAST_AUTH_MODE: '', ...env, REDIS_URL: redisUrl },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.push(demo);
+  let out = '';
+  let err = '';
+  demo.stdout!.on('data', (d) => (out += d));
+  demo.stderr!.on('data', (d) => (err += d));
+  await until(() => out.includes('Press Ctrl-C'), 30_000, 'demo to start');
+  const logs = () => err.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+  return { demo, port, out: () => out, logs };
+}
+
+async function stop(child: ChildProcess, signal: NodeJS.Signals = 'SIGINT'): Promise<number | null> {
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  child.kill(signal);
+  return exited;
+}
 
 describe('zmcast command line', () => {
   it('prints usage with every command and configuration variable', () => {
     const r = run(['--help']);
     expect(r.status).toBe(0);
-    for (const word of ['zmcast demo', 'zmcast capture', 'zmcast edge', 'zmcast watch', 'ZMCAST_EDGE_PORT', 'ZMCAST_MONITORS']) expect(r.stdout).toContain(word);
+    for (const word of [
+      'zmcast demo', 'zmcast capture', 'zmcast edge', 'zmcast watch', 'zmcast token', 'zmcast hash-password',
+      '--auth MODE', '--zm-conf PATH', '--zm-refresh', 'ZMCAST_EDGE_PORT', 'ZMCAST_MONITORS', 'ZMCAST_AUTH_MODE',
+    ]) expect(r.stdout).toContain(word);
+  });
+
+  it('refuses a bad --auth value, naming the key', () => {
+    for (const command of ['edge', 'capture', 'demo']) {
+      const r = run([command, '--auth', 'open-sesame']);
+      expect(r.status).toBe(2);
+      expect(r.stderr).toContain('auth.mode (env ZMCAST_AUTH_MODE): expected one of zoneminder, config, jwks, none, got "open-sesame"');
+    }
+  });
+
+  it('refuses a flag the command does not take, and an unknown flag', () => {
+    const r = run(['edge', '--user', 'alice']);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('--user is not an option of zmcast edge');
+    expect(run(['capture', '--frobnicate']).stderr).toMatch(/Unknown option '--frobnicate'/);
   });
 
   it('refuses a bad configuration value, naming the key', () => {
@@ -36,19 +100,10 @@ describe('zmcast command line', () => {
     expect(r.stderr).toMatch(/unknown command "fly"/);
   });
 
-  it('runs the demo, and `zmcast watch` records a stream that ffprobe decodes', async () => {
-    const port = await freePort();
-    const redisUrl = await freshRedisUrl();
-    const demo = spawn(process.execPath, [BIN, 'demo', '--port', String(port), '--monitors', '2'], {
-      env: { ...process.env, REDIS_URL: redisUrl },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    children.push(demo);
-    let out = '';
-    demo.stdout!.on('data', (d) => (out += d));
-    demo.stderr!.resume();
-    await until(() => out.includes('Press Ctrl-C'), 30_000, 'demo to start');
-    expect(out).toContain(`zmcast watch http://localhost:${port} --monitor 1`);
+  it('runs the demo with no auth setup (mode none), and `zmcast watch` records a stream that ffprobe decodes', async () => {
+    const { demo, port, out, logs } = await startDemo(['--monitors', '2']);
+    expect(out()).toContain(`zmcast watch http://localhost:${port} --monitor 1`);
+    expect(logs().find((l) => l.msg === 'started')).toMatchObject({ auth: 'none', capture: 2 });
 
     const file = join(mkdtempSync(join(tmpdir(), 'zmcast-watch-')), 'm1.h264');
     const watch = spawnSync(process.execPath, [BIN, 'watch', `http://127.0.0.1:${port}`, '--monitor', '1', '--out', file, '--duration', '3', '--quiet'], {
@@ -65,9 +120,16 @@ describe('zmcast command line', () => {
     expect(stream.codec_name).toBe('h264');
     expect(Number(stream.nb_read_frames)).toBe(summary.packets);
 
-    demo.kill('SIGINT');
-    const code = await new Promise<number | null>((resolve) => demo.once('exit', resolve));
-    expect(code).toBe(0);
+    expect(await stop(demo)).toBe(0);
+  });
+
+  it('runs the demo with the auth mode chosen by --auth or the config file instead of none', async () => {
+    const flag = await startDemo(['--monitors', '1', '--auth', 'config']);
+    expect(flag.logs().find((l) => l.msg === 'started')).toMatchObject({ auth: 'config' });
+    expect(await stop(flag.demo)).toBe(0);
+    const file = await startDemo(['--monitors', '1', '--config', authConfigFile({ users: [] })]);
+    expect(file.logs().find((l) => l.msg === 'started')).toMatchObject({ auth: 'config' });
+    expect(await stop(file.demo)).toBe(0);
   });
 
   it('runs capture on its own with a /metrics of its own', async () => {
@@ -84,5 +146,61 @@ describe('zmcast command line', () => {
     }, 30_000, 'capture metrics');
     capture.kill('SIGTERM');
     expect(await new Promise((resolve) => capture.once('exit', resolve))).toBe(0);
+  });
+});
+
+describe('zmcast token and hash-password', () => {
+  const users = [
+    { name: 'alice', monitors: [1, 2] },
+    { name: 'gone', monitors: '*', enabled: false },
+  ];
+
+  it('mints a token that the config-mode authenticator accepts for that user and their monitors', async () => {
+    const file = authConfigFile({ users });
+    const r = run(['token', '--user', 'alice', '--ttl', '600', '--config', file]);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    const token = r.stdout.trim();
+    expect(token).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+$/);
+    const p = await login(file, { token });
+    expect(p).toMatchObject({ user: 'alice', method: 'token' });
+    expect([1, 2, 3].map((m) => p.canView(m))).toEqual([true, true, false]);
+    const expiresIn = p.expiresAt! - Date.now();
+    expect(expiresIn).toBeGreaterThan(590_000);
+    expect(expiresIn).toBeLessThanOrEqual(600_000);
+  });
+
+  it('refuses a user that is not configured, or disabled, and prints no token', () => {
+    const file = authConfigFile({ users });
+    const unknown = run(['token', '--user', 'mallory', '--config', file]);
+    expect(unknown.status).toBe(2);
+    expect(unknown.stdout).toBe('');
+    expect(unknown.stderr).toContain('user "mallory" is not in auth.users');
+    const disabled = run(['token', '--user', 'gone', '--config', file]);
+    expect(disabled.status).toBe(2);
+    expect(disabled.stderr).toContain('user "gone" is disabled');
+  });
+
+  it('refuses without a signing secret, outside mode config, and without --user', () => {
+    const noSecret = run(['token', '--user', 'alice', '--config', authConfigFile({ users, secret: '' })]);
+    expect(noSecret.status).toBe(2);
+    expect(noSecret.stdout).toBe('');
+    expect(noSecret.stderr).toContain('auth.secret (env ZMCAST_AUTH_SECRET) is empty');
+    const zm = run(['token', '--user', 'alice', '--config', authConfigFile({ users, mode: 'zoneminder' })]);
+    expect(zm.status).toBe(2);
+    expect(zm.stderr).toContain('zmcast token mints tokens for mode config only');
+    expect(run(['token']).stderr).toContain('token needs --user NAME');
+    expect(run(['token', '--user', 'alice', '--ttl', '5', '--config', authConfigFile({ users })]).stderr).toContain('auth.tokenTtlSec');
+  });
+
+  it('hashes a password read from stdin into a bcrypt hash the config file accepts', async () => {
+    const r = run(['hash-password'], {}, 'correct horse battery staple\n');
+    expect(r.status).toBe(0);
+    const hash = r.stdout.trim();
+    expect(hash).toMatch(/^\$2b\$12\$[./A-Za-z0-9]{53}$/);
+    expect(await bcrypt.compare('correct horse battery staple', hash)).toBe(true);
+    const file = authConfigFile({ users: [{ name: 'bob', password: hash, monitors: [7] }] });
+    expect(await login(file, { user: 'bob', password: 'correct horse battery staple' })).toMatchObject({ user: 'bob', method: 'password' });
+    expect(run(['hash-password'], {}, '').stderr).toContain('empty password');
   });
 });

@@ -1,0 +1,129 @@
+/**
+ * `zmcast capture --auth zoneminder` as an operator runs it next to an
+ * existing ZoneMinder: the real binary, reading a zm.conf (and conf.d) that
+ * points at a real MariaDB with ZoneMinder's tables, capturing into Redis.
+ */
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { MONITORS_KEY } from '../../shared/redis-keys.js';
+import { createZmTestDatabase, type TestDatabase } from '../helpers/mariadb.js';
+import { freshRedisUrl } from '../helpers/redis.js';
+import { until } from '../helpers/edge.js';
+import { ZmFixture } from '../auth/zm-fixtures.js';
+
+const BIN = join(import.meta.dirname, '..', '..', 'bin', 'zmcast.js');
+const CAM = 'synthetic:?size=160x120&fps=10&gop=10';
+const children: ChildProcess[] = [];
+afterAll(() => children.forEach((c) => c.kill('SIGKILL')));
+
+let db: TestDatabase;
+let zm: ZmFixture;
+let redis: Redis | null = null;
+
+beforeEach(async () => {
+  db = await createZmTestDatabase();
+  zm = new ZmFixture(db);
+  await db.sql.query("INSERT INTO Servers (Id, Name, Hostname) VALUES (1, 'cam-a', 'a.local'), (2, 'cam-b', 'b.local')");
+});
+
+afterEach(async () => {
+  redis?.disconnect();
+  redis = null;
+  await db.drop();
+});
+
+/** zm.conf with the database settings, and conf.d/ naming this server, as a ZoneMinder host has them. */
+function zmConf(serverName?: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'zmcast-zmconf-'));
+  const s = db.settings;
+  writeFileSync(join(dir, 'zm.conf'), [
+    '# ZoneMinder configuration file',
+    'ZM_PATH_ZMS=/cgi-bin/nph-zms',
+    `ZM_DB_HOST=${s.host}:${s.port}`,
+    `ZM_DB_NAME=${s.database}`,
+    `ZM_DB_USER=${s.user}`,
+    `ZM_DB_PASS=${s.password}`,
+    '',
+  ].join('\n'));
+  if (serverName) {
+    mkdirSync(join(dir, 'conf.d'));
+    writeFileSync(join(dir, 'conf.d', '02-multiserver.conf'), `ZM_SERVER_NAME=${serverName}\n`);
+  }
+  return join(dir, 'zm.conf');
+}
+
+/** This process's environment without anything that would steer zmcast or ZoneMinder settings. */
+function cleanEnv(extra: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('ZM_') && !k.startsWith('ZMCAST_')) env[k] = v;
+  return { ...env, ZMCAST_CAPTURE_METRICS_PORT: '0', ...extra };
+}
+
+async function registered(): Promise<number[]> {
+  return (await redis!.smembers(MONITORS_KEY)).map(Number).sort((a, b) => a - b);
+}
+
+describe('zmcast capture --auth zoneminder', () => {
+  it('captures the monitors ZoneMinder runs on this server and follows the Monitors table while running', async () => {
+    await zm.addMonitor({ id: 1, name: 'Front', path: CAM, serverId: 1 });
+    await zm.addMonitor({ id: 2, name: 'Back', path: CAM, serverId: 1, capturing: 'Ondemand' });
+    await zm.addMonitor({ id: 3, name: 'Off', path: CAM, serverId: 1, capturing: 'None' });
+    await zm.addMonitor({ id: 4, name: 'Deleted', path: CAM, serverId: 1, deleted: 1 });
+    await zm.addMonitor({ id: 5, name: 'Web page', path: CAM, serverId: 1, type: 'WebSite' });
+    await zm.addMonitor({ id: 6, name: 'Other server', path: CAM, serverId: 2 });
+    const url = await freshRedisUrl();
+    redis = new Redis(url);
+    const capture = spawn(process.execPath, [BIN, 'capture', '--auth', 'zoneminder', '--zm-conf', zmConf('cam-a'), '--zm-refresh', '1'], {
+      env: cleanEnv({ REDIS_URL: url }),
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    children.push(capture);
+    let log = '';
+    capture.stderr!.on('data', (d) => (log += d));
+
+    await until(() => log.includes('"msg":"started"'), 30_000, 'capture to start');
+    expect(JSON.parse(log.split('\n').find((l) => l.includes('"msg":"started"'))!)).toMatchObject({ auth: 'zoneminder', capture: 2, monitors_from: 'zoneminder' });
+    expect(await registered()).toEqual([1, 2]);
+    expect(await redis.hgetall('zmcast:monitor-names')).toEqual({ 1: 'Front', 2: 'Back' });
+
+    await zm.addMonitor({ id: 7, name: 'New', path: CAM, serverId: 1 });
+    await until(async () => (await registered()).includes(7), 10_000, 'monitor 7 added');
+    await db.sql.query('UPDATE Monitors SET Deleted = 1 WHERE Id = 1');
+    await until(async () => !(await registered()).includes(1), 10_000, 'monitor 1 removed');
+    expect(await registered()).toEqual([2, 7]);
+    expect(log).not.toContain('"level":"error"');
+
+    const exited = new Promise((resolve) => capture.once('exit', resolve));
+    capture.kill('SIGTERM');
+    expect(await exited).toBe(0);
+  });
+
+  it('reads ZM_DB_* from the environment over zm.conf', () => {
+    const r = spawnSync(process.execPath, [BIN, 'capture', '--auth', 'zoneminder', '--zm-conf', zmConf()], {
+      env: cleanEnv({ ZM_DB_USER: 'nobody-here', ZM_DB_PASS: 'wrong', REDIS_URL: 'redis://127.0.0.1:1' }),
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/cannot load the monitors from ZoneMinder's database: Access denied for user 'nobody-here'/);
+    expect(r.stderr).not.toContain('wrong');
+  });
+
+  it('refuses without database settings, with an unknown ZM_SERVER_NAME, and beside a configured monitor list', () => {
+    const run = (args: string[], env: NodeJS.ProcessEnv = {}) =>
+      spawnSync(process.execPath, [BIN, 'capture', '--auth', 'zoneminder', ...args], { env: cleanEnv({ REDIS_URL: 'redis://127.0.0.1:1', ...env }), encoding: 'utf8', timeout: 30_000 });
+    const none = run(['--zm-conf', join(mkdtempSync(join(tmpdir(), 'zmcast-empty-')), 'zm.conf')]);
+    expect(none.status).toBe(2);
+    expect(none.stderr).toContain('ZoneMinder database settings not found');
+    const unknown = run(['--zm-conf', zmConf('cam-z')]);
+    expect(unknown.status).toBe(1);
+    expect(unknown.stderr).toContain('ZM_SERVER_NAME "cam-z" is not in the Servers table');
+    const both = run(['--zm-conf', zmConf(), '--monitors', '1=synthetic:']);
+    expect(both.status).toBe(2);
+    expect(both.stderr).toContain('capture.monitors (env ZMCAST_MONITORS, --monitors) cannot be combined with auth.mode zoneminder');
+  });
+});
