@@ -96,7 +96,11 @@ export class ZmMonitorSource {
     }
     for (const id of this.skipped.keys()) if (!seen.has(id)) this.skipped.delete(id);
     const result = await this.o.capture.apply(specs);
-    if (result.removed.length) await this.forgetDeleted(result.removed);
+    if (result.removed.length) {
+      // Capture already matches the table; failing to tidy the list must not read as a failed refresh.
+      await this.forgetDeleted(result.removed).catch((err: Error) =>
+        log.warn('cannot check whether stopped monitors were deleted in ZoneMinder', { monitors: result.removed, error: err.message }));
+    }
     return result;
   }
 
