@@ -14,7 +14,7 @@ import { CaptureService } from '../services/capture/capture-service.js';
 import { DEFAULT_ZM_MONITOR_REFRESH_MS, ZmMonitorSource } from '../services/capture/zm-monitor-source.js';
 import { serveMetrics } from '../shared/metrics-server.js';
 import { readSecret } from './read-secret.js';
-import { watch } from './watch.js';
+import { watch, WatchConnectError } from './watch.js';
 
 const USAGE = `zmcast — live view for camera clusters
 
@@ -289,7 +289,7 @@ const ZM_SETUP_ERRORS = new Set(['bad_zm_conf', 'zm_schema']);
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err) => {
-    if (err instanceof StartError) {
+    if (err instanceof StartError || err instanceof WatchConnectError) {
       process.stderr.write(`zmcast: ${err.message}\n`);
       process.exit(1);
     }

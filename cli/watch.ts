@@ -27,11 +27,19 @@ export interface WatchSummary {
   closeCode: number | null;
 }
 
+/** The edge could not be reached or refused the viewer (401/403/503…): said in one line, no stack. */
+export class WatchConnectError extends Error {
+  readonly code = 'watch_connect';
+}
+
 export async function watch(opts: WatchOptions): Promise<WatchSummary> {
   const out: WriteStream | NodeJS.WriteStream | null = opts.out === '-' || (!opts.out && !process.stdout.isTTY)
     ? process.stdout
     : opts.out ? createWriteStream(opts.out) : null;
-  const client = await ZmcastClient.connect(opts.url, { token: opts.token });
+  const client = await ZmcastClient.connect(opts.url, { token: opts.token }).catch((err: Error) => {
+    // The URL may carry a token or userinfo: only where it points is repeated.
+    throw new WatchConnectError(`cannot watch ${opts.url.split('?')[0].replace(/\/\/[^@/]*@/, '//')}: ${err.message}`);
+  });
   const started = performance.now();
   const summary: WatchSummary = { packets: 0, keyframes: 0, bytes: 0, dropped: 0, firstFrameMs: null, latencyP50Ms: null, latencyP99Ms: null, closeCode: null };
   const latencies: number[] = [];

@@ -104,6 +104,7 @@ describe('zmcast command line', () => {
     const { demo, port, out, logs } = await startDemo(['--monitors', '2']);
     expect(out()).toContain(`zmcast watch http://localhost:${port} --monitor 1`);
     expect(logs().find((l) => l.msg === 'started')).toMatchObject({ auth: 'none', capture: 2 });
+    expect(await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.text())).toContain('auth: none');
 
     const file = join(mkdtempSync(join(tmpdir(), 'zmcast-watch-')), 'm1.h264');
     const watch = spawnSync(process.execPath, [BIN, 'watch', `http://127.0.0.1:${port}`, '--monitor', '1', '--out', file, '--duration', '3', '--quiet'], {
@@ -126,6 +127,7 @@ describe('zmcast command line', () => {
   it('runs the demo with the auth mode chosen by --auth or the config file instead of none', async () => {
     const flag = await startDemo(['--monitors', '1', '--auth', 'config']);
     expect(flag.logs().find((l) => l.msg === 'started')).toMatchObject({ auth: 'config' });
+    expect(await fetch(`http://127.0.0.1:${flag.port}/readyz`).then((r) => r.text())).toContain('auth: config');
     expect(await stop(flag.demo)).toBe(0);
     const file = await startDemo(['--monitors', '1', '--config', authConfigFile({ users: [] })]);
     expect(file.logs().find((l) => l.msg === 'started')).toMatchObject({ auth: 'config' });

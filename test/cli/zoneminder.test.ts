@@ -10,10 +10,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { MONITORS_KEY } from '../../shared/redis-keys.js';
+import { freePort } from '../../shared/redis-locator.js';
 import { createZmTestDatabase, type TestDatabase } from '../helpers/mariadb.js';
 import { freshRedisUrl } from '../helpers/redis.js';
 import { until } from '../helpers/edge.js';
-import { ZmFixture } from '../auth/zm-fixtures.js';
+import { SECRET, ZmFixture, zmToken } from '../auth/zm-fixtures.js';
 
 const BIN = join(import.meta.dirname, '..', '..', 'bin', 'zmcast.js');
 const CAM = 'synthetic:?size=160x120&fps=10&gop=10';
@@ -61,6 +62,22 @@ function cleanEnv(extra: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('ZM_') && !k.startsWith('ZMCAST_')) env[k] = v;
   return { ...env, ZMCAST_CAPTURE_METRICS_PORT: '0', ...extra };
+}
+
+/** Starts a long-running zmcast command and resolves once it logged `started`. */
+async function startZmcast(args: string[], env: NodeJS.ProcessEnv): Promise<{ child: ChildProcess; log: () => string }> {
+  const child = spawn(process.execPath, [BIN, ...args], { env: cleanEnv(env), stdio: ['ignore', 'ignore', 'pipe'] });
+  children.push(child);
+  let log = '';
+  child.stderr!.on('data', (d) => (log += d));
+  await until(() => log.includes('"msg":"started"'), 30_000, `zmcast ${args[0]} to start`);
+  return { child, log: () => log };
+}
+
+async function stopZmcast(child: ChildProcess): Promise<number | null> {
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  return exited;
 }
 
 async function registered(): Promise<number[]> {
@@ -125,5 +142,39 @@ describe('zmcast capture --auth zoneminder', () => {
     const both = run(['--zm-conf', zmConf(), '--monitors', '1=synthetic:']);
     expect(both.status).toBe(2);
     expect(both.stderr).toContain('capture.monitors (env ZMCAST_MONITORS, --monitors) cannot be combined with auth.mode zoneminder');
+  });
+
+  it('with `zmcast edge --auth zoneminder` beside it, serves a viewer holding a ZoneMinder access token, and only that viewer', async () => {
+    await zm.standardOptions();
+    await zm.addUser({ username: 'viewer', stream: 'View', monitors: 'View' });
+    await zm.addUser({ username: 'blind', stream: 'None', monitors: 'View' });
+    await zm.addMonitor({ id: 1, name: 'Front', path: CAM });
+    const url = await freshRedisUrl();
+    const conf = zmConf();
+    const capture = await startZmcast(['capture', '--auth', 'zoneminder', '--zm-conf', conf], { REDIS_URL: url });
+    const port = await freePort();
+    const edge = await startZmcast(['edge', '--auth', 'zoneminder', '--zm-conf', conf, '--port', String(port)], { REDIS_URL: url });
+    expect(await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.text())).toContain('auth: zoneminder');
+
+    const watch = (token: string) => spawnSync(process.execPath, [BIN, 'watch', `http://127.0.0.1:${port}`, '--monitor', '1', '--token', token, '--duration', '2', '--quiet', '--out', '/dev/null'], {
+      encoding: 'utf8', timeout: 30_000,
+    });
+    const ok = watch(zmToken(SECRET, 'viewer'));
+    expect(ok.status).toBe(0);
+    expect(JSON.parse(ok.stderr.trim().split('\n').pop()!).packets).toBeGreaterThan(5);
+    // Signed with another key, or a refresh token: refused at the upgrade.
+    for (const token of [zmToken('some-other-secret-some-other-secret', 'viewer'), zmToken(SECRET, 'viewer', { type: 'refresh' })]) {
+      const refused = watch(token);
+      expect(refused.status).toBe(1);
+      expect(refused.stderr).toMatch(/^zmcast: cannot watch http:\/\/127\.0\.0\.1:\d+: edge refused the connection: HTTP 401\n$/);
+    }
+    // A real user without Stream permission: signed in, but the monitor is refused.
+    const blind = watch(zmToken(SECRET, 'blind'));
+    expect(blind.status).toBe(1);
+    expect(blind.stderr).toContain('error forbidden');
+    expect(JSON.parse(blind.stderr.trim().split('\n').pop()!).packets).toBe(0);
+
+    expect(await stopZmcast(edge.child)).toBe(0);
+    expect(await stopZmcast(capture.child)).toBe(0);
   });
 });
