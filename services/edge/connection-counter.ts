@@ -1,7 +1,23 @@
-/** Connection caps per edge, per client address and per user. */
+/**
+ * Connection caps per edge, per client address and per user. A connection
+ * holds its slot from the moment its upgrade request is let in, so
+ * handshakes that are still authenticating count against the caps too.
+ */
 import type { Config } from '../../shared/config.js';
 
 type Limits = Pick<Config['edge'], 'maxConnections' | 'maxConnectionsPerAddress' | 'maxConnectionsPerUser'>;
+
+/** One connection's hold on the caps, from its upgrade request until its socket closes. */
+export interface ConnectionSlot {
+  /**
+   * Counts the connection against `user`, unless that would pass the cap.
+   * The anonymous principal (`''`, auth off) is nobody in particular: only
+   * the edge and address caps apply to it.
+   */
+  admitUser(user: string): boolean;
+  /** Gives the slot back; safe to call more than once. */
+  release(): void;
+}
 
 export class ConnectionCounter {
   private total = 0;
@@ -10,33 +26,32 @@ export class ConnectionCounter {
 
   constructor(private readonly limits: Limits) {}
 
-  /** Which cap a new connection from `address` would break, if any. */
-  full(address: string): 'edge' | 'address' | null {
+  /** A slot for a new connection from `address`, or the cap it would break. */
+  reserve(address: string): ConnectionSlot | 'edge' | 'address' {
     if (this.total >= this.limits.maxConnections) return 'edge';
     if ((this.byAddress.get(address) ?? 0) >= this.limits.maxConnectionsPerAddress) return 'address';
-    return null;
-  }
-
-  open(address: string): void {
     this.total++;
     this.byAddress.set(address, (this.byAddress.get(address) ?? 0) + 1);
-  }
-
-  close(address: string): void {
-    this.total--;
-    decrement(this.byAddress, address);
-  }
-
-  /** Counts one more connection of `user`, unless that would pass the cap. */
-  admitUser(user: string): boolean {
-    const n = this.byUser.get(user) ?? 0;
-    if (n >= this.limits.maxConnectionsPerUser) return false;
-    this.byUser.set(user, n + 1);
-    return true;
-  }
-
-  releaseUser(user: string): void {
-    decrement(this.byUser, user);
+    let user: string | null = null;
+    let released = false;
+    return {
+      admitUser: (name) => {
+        if (user !== null) return user === name;
+        if (name === '') return true;
+        const n = this.byUser.get(name) ?? 0;
+        if (n >= this.limits.maxConnectionsPerUser) return false;
+        this.byUser.set(name, n + 1);
+        user = name;
+        return true;
+      },
+      release: () => {
+        if (released) return;
+        released = true;
+        this.total--;
+        decrement(this.byAddress, address);
+        if (user !== null) decrement(this.byUser, user);
+      },
+    };
   }
 }
 

@@ -20,7 +20,7 @@ import { logger } from '../../shared/log.js';
 import { Hub } from './hub.js';
 import { ClientSession } from './client-session.js';
 import { SessionAuth } from './session-auth.js';
-import { ConnectionCounter } from './connection-counter.js';
+import { ConnectionCounter, type ConnectionSlot } from './connection-counter.js';
 import { loadStaticFiles } from './static-files.js';
 import { createTlsServer, type TlsServer } from './tls.js';
 import type { WireFormat } from './video-subscription.js';
@@ -56,11 +56,16 @@ export class EdgeServer {
       handleProtocols: (offered) => chooseSubprotocol(offered),
     });
     const handler = (req: IncomingMessage, res: ServerResponse) => void this.onRequest(req, res);
-    this.tls = config.edge.tlsCert ? createTlsServer(config.edge.tlsCert, config.edge.tlsKey, handler) : null;
-    this.http = this.tls?.server ?? createServer(handler);
     // A client must send its whole upgrade request in time; half-open handshakes are cut.
-    this.http.headersTimeout = config.edge.handshakeTimeoutMs;
-    this.http.requestTimeout = config.edge.handshakeTimeoutMs;
+    // Node checks these timeouts only every connectionsCheckingInterval (30 s by
+    // default), which would let a silent socket live three times the setting.
+    const timeouts = {
+      headersTimeout: config.edge.handshakeTimeoutMs,
+      requestTimeout: config.edge.handshakeTimeoutMs,
+      connectionsCheckingInterval: Math.min(1000, Math.max(50, Math.floor(config.edge.handshakeTimeoutMs / 4))),
+    };
+    this.tls = config.edge.tlsCert ? createTlsServer(config.edge.tlsCert, config.edge.tlsKey, timeouts, handler) : null;
+    this.http = this.tls?.server ?? createServer(timeouts, handler);
     this.http.on('upgrade', (req, socket, head) => {
       this.onUpgrade(req, socket, head).catch((err) => {
         log.error('upgrade failed', { error: (err as Error).stack });
@@ -134,59 +139,55 @@ export class EdgeServer {
 
     if (!originAllowed(req, this.config.edge.allowedOrigins)) return refuse(socket, 403, 'Forbidden', 'Origin not allowed', 'origin', this.m);
     const address = this.auth.clientAddress(req);
-    const full = this.counter.full(address);
-    if (full) return refuse(socket, 503, 'Service Unavailable', 'Too many connections', `capacity_${full}`, this.m);
-
-    let principal: Principal | null = null;
+    // Taken before authenticating: handshakes in flight count against the caps.
+    const slot = this.counter.reserve(address);
+    if (typeof slot === 'string') return refuse(socket, 503, 'Service Unavailable', 'Too many connections', `capacity_${slot}`, this.m);
+    let accepted = false;
     try {
-      const { presented } = this.auth.fromRequest(req, url);
-      principal = await this.auth.authenticate(presented, address);
-    } catch (err) {
-      if (!isAuthError(err)) throw err;
-      const inBand = err.code === AuthErrorCode.CredentialsRequired && this.config.auth.inBandTimeoutMs > 0;
-      if (!inBand) return refuse(socket, err.status, err.statusText, err.publicReason, `auth_${err.code}`, this.m);
-    }
-    if (principal && !this.counter.admitUser(principal.user)) {
-      return refuse(socket, 503, 'Service Unavailable', 'Too many connections for this user', 'capacity_user', this.m);
-    }
-    if (monitorId !== undefined) {
-      // Not permitted and nonexistent get the same answer, so ids cannot be probed.
-      // Without a principal yet (in-band auth to come), nothing is revealed until it logs in.
-      const hidden = principal !== null && (!principal.canView(monitorId) || !(await this.hub.directory.exists(monitorId).catch(() => false)));
-      if (hidden) {
-        if (principal) this.counter.releaseUser(principal.user);
-        return refuse(socket, 404, 'Not Found', 'Unknown monitor', 'unknown_monitor', this.m);
+      let principal: Principal | null = null;
+      try {
+        const { presented } = this.auth.fromRequest(req, url);
+        principal = await this.auth.authenticate(presented, address);
+      } catch (err) {
+        if (!isAuthError(err)) throw err;
+        const inBand = err.code === AuthErrorCode.CredentialsRequired && this.config.auth.inBandTimeoutMs > 0;
+        if (!inBand) return refuse(socket, err.status, err.statusText, err.publicReason, `auth_${err.code}`, this.m);
       }
+      if (principal && !slot.admitUser(principal.user)) {
+        return refuse(socket, 503, 'Service Unavailable', 'Too many connections for this user', 'capacity_user', this.m);
+      }
+      if (monitorId !== undefined) {
+        // Not permitted and nonexistent get the same answer, so ids cannot be probed.
+        // Without a principal yet (in-band auth to come), nothing is revealed until it logs in.
+        const hidden = principal !== null && (!principal.canView(monitorId) || !(await this.hub.directory.exists(monitorId).catch(() => false)));
+        if (hidden) return refuse(socket, 404, 'Not Found', 'Unknown monitor', 'unknown_monitor', this.m);
+      }
+      if (socket.destroyed) return;
+      // ws completes (or aborts, e.g. a bad Sec-WebSocket-Key) synchronously.
+      this.wss.handleUpgrade(req, socket, head, (ws) => {
+        accepted = true;
+        this.accept(ws, socket as Socket, format, address, principal, slot, monitorId);
+      });
+    } finally {
+      if (!accepted) slot.release();
     }
-    if (socket.destroyed) {
-      if (principal) this.counter.releaseUser(principal.user);
-      return;
-    }
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, socket as Socket, format, address, principal, monitorId));
   }
 
-  private accept(ws: WebSocket, socket: Socket, format: WireFormat, address: string, principal: Principal | null, monitorId?: number): void {
+  private accept(ws: WebSocket, socket: Socket, format: WireFormat, address: string, principal: Principal | null, slot: ConnectionSlot, monitorId?: number): void {
     socket.setNoDelay(true);
     this.m.connections.inc({ endpoint: format === 'zmcast' ? '/ws' : '/monitors/:id/ws' });
     this.m.clients.inc();
-    this.counter.open(address);
-    let user = principal?.user ?? null;
     const session = new ClientSession(ws, socket, this.hub, format, { ...this.config.edge }, monitorId);
     session.auth = new SessionAuth(this.auth, principal, address, this.config.auth, {
       send: (msg) => session.sendJson(msg),
       close: (code, reason, metric) => session.close(code, reason, metric),
       changed: () => session.recheckPermissions(),
-      admit: (name) => {
-        if (!this.counter.admitUser(name)) return false;
-        user = name;
-        return true;
-      },
+      admit: (name) => slot.admitUser(name),
     });
     this.sessions.add(session);
     ws.once('close', () => {
       this.sessions.delete(session);
-      this.counter.close(address);
-      if (user !== null) this.counter.releaseUser(user);
+      slot.release();
       this.m.clients.dec();
     });
     this.alive.add(ws);
@@ -195,7 +196,7 @@ export class EdgeServer {
       const hello: HelloReply = { type: 'hello', protocol: PROTOCOL_VERSION, server: 'zmcast' };
       ws.send(JSON.stringify(hello));
     }
-    log.debug('client connected', { format, monitor: monitorId, user, client: address });
+    log.debug('client connected', { format, monitor: monitorId, user: principal?.user ?? null, client: address });
   }
 
   /** Revocation reaches open connections within one period. */

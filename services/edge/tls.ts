@@ -18,9 +18,16 @@ export interface TlsServer {
   close(): void;
 }
 
-export function createTlsServer(certFile: string, keyFile: string, handler: (req: IncomingMessage, res: ServerResponse) => void): TlsServer {
+/** Limits for the handshakes: the TLS one gets the same time as the HTTP request (Node's default is 120 s). */
+export interface HandshakeTimeouts {
+  headersTimeout: number;
+  requestTimeout: number;
+  connectionsCheckingInterval: number;
+}
+
+export function createTlsServer(certFile: string, keyFile: string, timeouts: HandshakeTimeouts, handler: (req: IncomingMessage, res: ServerResponse) => void): TlsServer {
   const read = () => ({ cert: readFileSync(certFile), key: readFileSync(keyFile) });
-  const server = createServer(read(), handler);
+  const server = createServer({ ...read(), ...timeouts, handshakeTimeout: timeouts.requestTimeout }, handler);
   const reload = () => {
     try {
       const pair = read();
