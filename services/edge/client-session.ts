@@ -9,7 +9,7 @@ import {
   CloseCode, ErrorCode, ProtocolError, ZmMessage, errorReply, parseMessage, toCommand,
   type AckReply, type Command, type Reply, type RequestId, type Topic,
 } from '../../shared/protocol.js';
-import { isAuthMessage, parseAuthMessage } from '../../shared/auth/index.js';
+import { isAuthMessage } from '../../shared/auth/index.js';
 import { configToJson } from '../../shared/codec.js';
 import { edgeMetrics } from '../../shared/metrics.js';
 import { logger } from '../../shared/log.js';
@@ -117,14 +117,12 @@ export class ClientSession implements Outlet {
     if (isAuthMessage(msg)) {
       this.m.commands.inc({ command: 'auth' });
       const requestId = (msg as { request_id?: unknown }).request_id;
-      await this.auth.login(parseAuthMessage(msg), typeof requestId === 'string' || typeof requestId === 'number' ? requestId : undefined);
-      return;
-    }
-    if (!this.auth.principal) {
-      this.close(CloseCode.AuthExpired, 'Authentication required', 'auth_missing');
+      await this.auth.login(msg, typeof requestId === 'string' || typeof requestId === 'number' ? requestId : undefined);
       return;
     }
     const cmd = toCommand(msg, this.fixedMonitor);
+    // Until the in-band login the connection may do nothing; its deadline still runs.
+    if (!this.auth.principal) throw new ProtocolError(ErrorCode.Unauthenticated, 'Send {"command":"auth",…} first', cmd.requestId);
     this.m.commands.inc({ command: cmd.command });
     // Not permitted and nonexistent look the same, so ids cannot be probed.
     if ('monitorId' in cmd && !this.auth.canView(cmd.monitorId)) {

@@ -4,8 +4,8 @@
  * that message, the expiry warning and close, token refresh in-band, and
  * revalidation (revocation takes effect on open connections).
  */
-import type { Authenticator, PresentedCredentials, Principal } from '../../shared/auth/index.js';
-import { isAuthError } from '../../shared/auth/index.js';
+import type { Authenticator, Principal } from '../../shared/auth/index.js';
+import { isAuthError, parseAuthMessage } from '../../shared/auth/index.js';
 import type { AuthConfig } from '../../shared/config.js';
 import { CloseCode, ErrorCode, ProtocolError, type AuthExpiringReply, type AuthReply, type RequestId } from '../../shared/protocol.js';
 
@@ -42,11 +42,15 @@ export class SessionAuth {
     return this.current?.canView(monitorId) ?? false;
   }
 
-  /** The in-band `auth` command: the first login, or a fresh credential before the old one expires. */
-  async login(presented: PresentedCredentials, requestId?: RequestId): Promise<void> {
+  /**
+   * The in-band `auth` command: the first login, or a fresh credential before
+   * the old one expires. A refresh keeps the connection's user: the per-user
+   * cap counted this connection for it.
+   */
+  async login(message: unknown, requestId?: RequestId): Promise<void> {
     let next: Principal;
     try {
-      next = await this.authenticator.authenticate(presented, this.clientAddress);
+      next = await this.authenticator.authenticate(parseAuthMessage(message), this.clientAddress);
     } catch (err) {
       if (!isAuthError(err)) throw err;
       if (!this.current) {
@@ -54,6 +58,9 @@ export class SessionAuth {
         return;
       }
       throw new ProtocolError(ErrorCode.AuthFailed, err.publicReason, requestId);
+    }
+    if (this.current && next.user !== this.current.user) {
+      throw new ProtocolError(ErrorCode.AuthFailed, 'Credentials are for another user; open a new connection to change user', requestId);
     }
     if (!this.current && !this.hooks.admit(next.user)) {
       this.hooks.close(CloseCode.TryAgainLater, 'Too many connections for this user', 'capacity_user');
