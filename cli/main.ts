@@ -11,7 +11,7 @@ import { setLogLevel, logger } from '../shared/log.js';
 import { createAuthenticator, hashPassword, mintToken, ZmDatabase, zmDbSettings, zmServerIdentity, zmVariables } from '../shared/auth/index.js';
 import { EdgeServer } from '../services/edge/edge-server.js';
 import { CaptureService } from '../services/capture/capture-service.js';
-import { DEFAULT_ZM_MONITOR_REFRESH_MS, ZmMonitorSource } from '../services/capture/zm-monitor-source.js';
+import { ZmMonitorSource } from '../services/capture/zm-monitor-source.js';
 import { serveMetrics } from '../shared/metrics-server.js';
 import { readSecret } from './read-secret.js';
 import { watch, WatchConnectError } from './watch.js';
@@ -26,7 +26,7 @@ Usage:
   zmcast capture [--monitors "1=rtsp://cam/stream,2=synthetic:"] [--auth MODE] [--zm-conf PATH]
                  [--zm-refresh SECONDS] [--config FILE]
                  with --auth zoneminder: the monitors ZoneMinder captures on this server, from its
-                 Monitors table, re-read every --zm-refresh seconds (default ${DEFAULT_ZM_MONITOR_REFRESH_MS / 1000})
+                 Monitors table, re-read every --zm-refresh seconds (capture.zmRefreshMs, default 30)
   zmcast edge    [--port P] [--auth MODE] [--zm-conf PATH] [--config FILE]
   zmcast watch   URL --monitor N [--out FILE|-] [--duration SECONDS] [--token T] [--quiet]
                  writes the camera's codec (Annex-B H.264/H.265) to FILE or stdout
@@ -94,8 +94,8 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'capture': {
       if (values.monitors !== undefined) overrides.capture = { monitors: values.monitors as unknown as Config['capture']['monitors'] };
-      const zmRefreshMs = values['zm-refresh'] === undefined ? DEFAULT_ZM_MONITOR_REFRESH_MS : seconds('--zm-refresh', values['zm-refresh'], 1, 86_400) * 1000;
-      return runServices(loadConfig({ file: values.config, overrides }), { capture: true, edge: false, demo: false, zmRefreshMs });
+      if (values['zm-refresh'] !== undefined) overrides.capture = { ...overrides.capture, zmRefreshMs: seconds('--zm-refresh', values['zm-refresh'], 1, 86_400) * 1000 };
+      return runServices(loadConfig({ file: values.config, overrides }), { capture: true, edge: false, demo: false });
     }
     case 'edge':
       return runServices(loadConfig({ file: values.config, overrides }), { capture: false, edge: true, demo: false });
@@ -203,7 +203,7 @@ async function hashPasswordCommand(): Promise<number> {
 
 async function runServices(
   config: Config,
-  what: { capture: boolean; edge: boolean; demo: boolean; zmRefreshMs?: number },
+  what: { capture: boolean; edge: boolean; demo: boolean },
 ): Promise<number> {
   setLogLevel(config.log.level);
   // In ZoneMinder mode, capture takes its monitors from ZoneMinder (the demo keeps its synthetic ones).
@@ -225,7 +225,7 @@ async function runServices(
     const vars = zmVariables(process.env, config.auth.zmConf);
     const db = (zmdb = ZmDatabase.connect(zmDbSettings(vars)));
     zmMonitors = await ZmMonitorSource.start({
-      db, capture, redis, server: zmServerIdentity(vars), refreshMs: what.zmRefreshMs ?? DEFAULT_ZM_MONITOR_REFRESH_MS,
+      db, capture, redis, server: zmServerIdentity(vars), refreshMs: config.capture.zmRefreshMs,
     }).catch((err: Error) => {
       throw new StartError(`cannot load the monitors from ZoneMinder's database: ${err.message}`);
     });

@@ -105,6 +105,8 @@ export interface Config {
     rtspTimeoutMs: number;
     /** Port of /metrics when capture runs without an edge in the same process; 0 turns it off. */
     metricsPort: number;
+    /** With auth.mode zoneminder: how often capture re-reads ZoneMinder's Monitors table. */
+    zmRefreshMs: number;
   };
   retention: { gops: number; seconds: number; maxEntries: number; events: number };
   log: { level: 'debug' | 'info' | 'warn' | 'error' };
@@ -268,6 +270,7 @@ const SCHEMA = {
     reconnectMaxMs: f('ZMCAST_RECONNECT_MAX_MS', 30_000, int(10, 3_600_000)),
     rtspTimeoutMs: f('ZMCAST_RTSP_TIMEOUT_MS', 5000, int(100, 600_000)),
     metricsPort: f('ZMCAST_CAPTURE_METRICS_PORT', 9464, int(0, 65535)),
+    zmRefreshMs: f('ZMCAST_CAPTURE_ZM_REFRESH_MS', 30_000, int(1000, 86_400_000)),
   },
   retention: {
     gops: f('ZMCAST_RETENTION_GOPS', 3, int(1, 1000)),

@@ -17,8 +17,6 @@ import type { CaptureSpec } from './source.js';
 
 const log = logger('zm-monitors');
 
-export const DEFAULT_ZM_MONITOR_REFRESH_MS = 30_000;
-
 /** ZoneMinder camera types whose `Path` is a URL or file that FFmpeg opens as is. */
 const PATH_IS_INPUT = new Set(['Ffmpeg', 'Libvlc']);
 
