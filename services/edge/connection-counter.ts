@@ -36,6 +36,8 @@ export class ConnectionCounter {
     let released = false;
     return {
       admitUser: (name) => {
+        // A login that finishes after its connection closed must not take a slot nobody will give back.
+        if (released) return false;
         if (user !== null) return user === name;
         if (name === '') return true;
         const n = this.byUser.get(name) ?? 0;

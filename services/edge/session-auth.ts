@@ -22,6 +22,7 @@ export class SessionAuth {
   private loginDeadline: NodeJS.Timeout | null = null;
   private expiryWarning: NodeJS.Timeout | null = null;
   private expiry: NodeJS.Timeout | null = null;
+  private ended = false;
 
   constructor(
     private readonly authenticator: Authenticator,
@@ -59,6 +60,7 @@ export class SessionAuth {
       }
       throw new ProtocolError(ErrorCode.AuthFailed, err.publicReason, requestId);
     }
+    if (this.ended) return; // the connection closed while the credentials were checked
     if (this.current && next.user !== this.current.user) {
       throw new ProtocolError(ErrorCode.AuthFailed, 'Credentials are for another user; open a new connection to change user', requestId);
     }
@@ -89,13 +91,19 @@ export class SessionAuth {
     this.hooks.changed();
   }
 
+  /** The connection closed: no more timers, and a login still in flight is dropped. */
   dispose(): void {
+    this.ended = true;
+    this.clearTimers();
+  }
+
+  private clearTimers(): void {
     for (const t of [this.loginDeadline, this.expiryWarning, this.expiry]) if (t) clearTimeout(t);
     this.loginDeadline = this.expiryWarning = this.expiry = null;
   }
 
   private schedule(p: Principal): void {
-    this.dispose();
+    this.clearTimers();
     if (p.expiresAt === null) return;
     const left = p.expiresAt - Date.now();
     const warnIn = left - this.config.expiryWarningMs;
