@@ -417,6 +417,23 @@ describe('edge protection', () => {
     }
   });
 
+  it('gives back the user slot of a connection that hangs up during its in-band login', async () => {
+    const rig = await startEdge({ edge: { maxConnectionsPerUser: 1 }, auth: { mode: 'config', secret, users, failuresPerMinute: 0 } });
+    try {
+      for (let i = 0; i < 10; i++) {
+        const c = await open(rig.url, '/ws');
+        c.send({ command: 'auth', user: 'erin', pass: 'erin-pw' });
+        c.ws.terminate();
+      }
+      await sleep(300);
+      const c = await connect(rig.url, '/ws');
+      c.send({ command: 'auth', user: 'erin', pass: 'erin-pw' });
+      expect(await c.waitFor((m) => m.type === 'auth' || m.type === 'error', 5000)).toMatchObject({ type: 'auth', user: 'erin' });
+    } finally {
+      await rig.close();
+    }
+  });
+
   it('does not count anonymous viewers (auth.mode none) as one user', async () => {
     const rig = await startEdge({ edge: { maxConnectionsPerUser: 1 } });
     try {

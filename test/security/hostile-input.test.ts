@@ -23,6 +23,7 @@ const IN_BAND_MS = 2000;
 const PER_ADDRESS = 20;
 const PER_USER = 30;
 const RATE = 50;
+const PING_MS = 1000;
 
 let db: TestDatabase;
 let zm: ZmFixture;
@@ -79,7 +80,7 @@ beforeAll(async () => {
   await zm.addUser({ username: 'crowd', plain: 'crowd-pw', monitors: 'View' });
   await zm.addUser({ username: 'aborter', plain: 'aborter-pw', monitors: 'View' });
   rig = await startEdge({
-    edge: { handshakeTimeoutMs: HANDSHAKE_MS, maxConnectionsPerAddress: PER_ADDRESS, maxConnectionsPerUser: PER_USER, commandsPerSecond: RATE },
+    edge: { handshakeTimeoutMs: HANDSHAKE_MS, pingIntervalMs: PING_MS, maxConnectionsPerAddress: PER_ADDRESS, maxConnectionsPerUser: PER_USER, commandsPerSecond: RATE },
     auth: { mode: 'zoneminder', zmConf: writeZmConf(db), trustedProxies: ['127.0.0.1'], inBandTimeoutMs: IN_BAND_MS },
   });
   port = Number(new URL(rig.url).port);
@@ -359,6 +360,15 @@ describe('hostile handshakes', () => {
       expect(ms).toBeLessThan(bound);
     }
     console.info(`half-open handshakes cut after: silent ${silent.closedAfterMs} ms, partial ${partial.closedAfterMs} ms, slowloris ${dribble} ms`);
+  });
+
+  it('drops a client that completes the upgrade and then never answers a ping', async () => {
+    const before = await dropped('ping_timeout');
+    const t0 = Date.now();
+    const mute = await rawExchange(port, `GET /ws HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${zmToken(SECRET, 'admin')}\r\nX-Forwarded-For: ${attacker()}\r\n${UPGRADE}\r\n`, { timeoutMs: 4 * PING_MS });
+    expect(mute.response).toMatch(/^HTTP\/1\.1 101 /);
+    expect(Date.now() - t0).toBeLessThanOrEqual(2 * PING_MS + 300);
+    expect(await dropped('ping_timeout')).toBe(before + 1);
   });
 
   it(`refuses connections from one address past edge.maxConnectionsPerAddress (${PER_ADDRESS}) with 503, and frees them on close`, async () => {
