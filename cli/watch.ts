@@ -22,6 +22,7 @@ export interface WatchSummary {
   bytes: number;
   dropped: number;
   firstFrameMs: number | null;
+  /** Capture → receive, over packets captured after the subscribe (not the replayed GOP). */
   latencyP50Ms: number | null;
   latencyP99Ms: number | null;
   closeCode: number | null;
@@ -41,6 +42,7 @@ export async function watch(opts: WatchOptions): Promise<WatchSummary> {
     throw new WatchConnectError(`cannot watch ${opts.url.split('?')[0].replace(/\/\/[^@/]*@/, '//')}: ${err.message}`);
   });
   const started = performance.now();
+  const subscribedAt = Date.now();
   const summary: WatchSummary = { packets: 0, keyframes: 0, bytes: 0, dropped: 0, firstFrameMs: null, latencyP50Ms: null, latencyP99Ms: null, closeCode: null };
   const latencies: number[] = [];
   let window = { packets: 0, bytes: 0, latencies: [] as number[] };
@@ -65,11 +67,14 @@ export async function watch(opts: WatchOptions): Promise<WatchSummary> {
       if (p.keyframe) wroteExtradata = true;
       out.write(p.data);
     }
-    const latency = p.receivedAt - p.captureTime;
-    latencies.push(latency);
     window.packets++;
     window.bytes += p.data.length;
-    window.latencies.push(latency);
+    // The GOP replayed at subscribe was captured earlier on purpose; latency is about live packets.
+    if (p.captureTime >= subscribedAt) {
+      const latency = p.receivedAt - p.captureTime;
+      latencies.push(latency);
+      window.latencies.push(latency);
+    }
     summary.packets++;
     summary.bytes += p.data.length;
     if (p.keyframe) summary.keyframes++;
