@@ -24,7 +24,11 @@ let close: () => Promise<void> = async () => {};
 
 async function start(): Promise<number> {
   if (kind === 'zmcast') {
-    const config = loadConfig({ env: {}, overrides: { edge: { host: '127.0.0.1', port: 0 }, auth: { mode: 'none' } } });
+    const config = loadConfig({ env: {}, overrides: {
+      // Every bench viewer comes from 127.0.0.1: the per-address and per-user caps would cut the load.
+      edge: { host: '127.0.0.1', port: 0, maxConnections: 1_000_000, maxConnectionsPerAddress: 1_000_000, maxConnectionsPerUser: 1_000_000 },
+      auth: { mode: 'none' },
+    } });
     const redis = createRedis(redisUrl, 'zmcast-edge');
     const auth = await createAuthenticator(config.auth);
     const edge = new EdgeServer(redis, config, auth);

@@ -103,7 +103,7 @@ export function summary(dir: string): string {
       fan.results.points.map((p) => [
         p.system, `${p.monitors} × ${p.viewers / p.monitors}`, p.published, p.normal.delivered, p.normal.lost,
         n(p.normal.latencyMs.p50), n(p.normal.latencyMs.p99), n(p.normal.latencyMs.max, 0), n(p.deliveredMBps, 0),
-        n(p.edge.cpuSecondsPerGB, 2), n(p.edge.usPerMessage, 1), n(p.edge.cpuPercent, 0), p.viewers >= 100 ? n(p.edge.rssPerViewerKB, 1) : '–',
+        n(p.edge.cpuSecondsPerGB, 2), n(p.edge.usPerMessage, 1), n(p.edge.cpuPercent, 0), rssCell(p.viewers, p.edge.rssPerViewerKB),
         n(p.redis.commandsPerSecond, 0), `${n(p.redis.cpuMsPerPacket, 3)} (${n(p.redis.netCpuMsPerPacket, 3)})`,
         n(p.loadgen.cpuPercent, 0), `${n(p.machineBusyPercent, 0)}%`,
       ]),
@@ -111,7 +111,7 @@ export function summary(dir: string): string {
     if (fan.results.ratios.length > 0) {
       parts.push('\nzmcast ÷ baseline, same load, same run (below 1 = zmcast spends less):\n');
       parts.push(table(['load', 'baseline', 'edge CPU/GB', 'p99', 'Redis cmd/s', 'Redis CPU/pkt', 'edge RSS/viewer'],
-        fan.results.ratios.map((r) => [r.load, r.baseline, n(r.cpuPerGB, 2), n(r.p99, 2), n(r.redisCommandsPerSecond, 2), n(r.redisCpuPerPacket, 2), n(r.rssPerViewer, 2)])));
+        fan.results.ratios.map((r) => [r.load, r.baseline, n(r.cpuPerGB, 2), n(r.p99, 2), n(r.redisCommandsPerSecond, 2), n(r.redisCpuPerPacket, 2), r.rssPerViewer > 0 ? n(r.rssPerViewer, 2) : '–'])));
     }
   }
   const ff = readResult<FirstFrameResult[]>(dir, 'first-frame');
@@ -143,4 +143,9 @@ export function summary(dir: string): string {
       ]))));
   }
   return parts.join('\n') + '\n';
+}
+
+/** RSS growth per viewer is noise below a few hundred viewers (GC can even shrink the heap): shown only where it means something. */
+function rssCell(viewers: number, kb: number): string {
+  return viewers >= 500 && kb > 0 ? kb.toFixed(1) : '–';
 }

@@ -152,6 +152,8 @@ export async function runLoadPoint(spec: LoadSpec, log: (line: string) => void =
     const failed = connected.reduce((a, c) => a + c.failed, 0);
     const errors = connected.flatMap((c) => c.errors);
     log(`  ${name}: ${viewers - failed}/${viewers} viewers connected in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+    // A point with missing viewers measures another load than it claims: stop rather than report it.
+    if (failed > 0) throw new Error(`${name}: ${failed} of ${viewers} viewers could not connect (${errors.slice(0, 3).join('; ')})`);
     // Redis's own background work (cron, blocked-client timeouts), to tell it from the cost of packets.
     const idle0 = await redis.sample();
     await sleep(1500);
