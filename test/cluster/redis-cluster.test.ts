@@ -62,7 +62,7 @@ describe('Redis Cluster', () => {
 });
 
 async function nodeOfSlot(slot: number): Promise<string> {
-  const slots = (await redis.cluster('SLOTS')) as [number, number, [string, number]][];
+  const slots = (await redis.cluster('SLOTS')) as unknown as [number, number, [string, number]][];
   const range = slots.find(([from, to]) => slot >= from && slot <= to)!;
   return `${range[2][0]}:${range[2][1]}`;
 }

@@ -1,7 +1,7 @@
 /**
- * Once per `npm test`: builds dist/ (the CLI tests run the real command) and,
- * unless TEST_REDIS_URL/REDIS_URL names one, starts a private redis-server so
- * this run shares Redis with nobody else on the machine.
+ * Once per `npm test`: builds dist/ (the CLI tests run the real command),
+ * type-checks the tests, and, unless TEST_REDIS_URL/REDIS_URL names one,
+ * starts a private redis-server so this run shares Redis with nobody else.
  */
 import { execFileSync } from 'node:child_process';
 import { spawnRedis, type LocatedRedis } from '../../shared/redis-locator.js';
@@ -10,6 +10,8 @@ let redis: LocatedRedis | undefined;
 
 export async function setup(): Promise<void> {
   execFileSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.json'], { stdio: 'inherit' });
+  // The tests are TypeScript too: vitest strips their types without checking them.
+  execFileSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.test.json'], { stdio: 'inherit' });
   if (process.env.TEST_REDIS_URL || process.env.REDIS_URL) return;
   try {
     redis = await spawnRedis();

@@ -352,7 +352,7 @@ describe('edge protection', () => {
         expect(await refusal(rig.url, '/ws', { headers: { Origin: origin } }), origin).toEqual({ status: 403, body: 'Origin not allowed\n' });
       }
       expect(await refused('origin')).toBe(before + 3);
-      for (const headers of [{}, { Origin: rig.url }, { Origin: 'https://console.example' }]) {
+      for (const headers of [{}, { Origin: rig.url }, { Origin: 'https://console.example' }] as Record<string, string>[]) {
         const c = await connect(rig.url, '/ws', { headers });
         await c.waitFor(isType('hello'));
         c.ws.close();
@@ -467,7 +467,7 @@ describe('edge protection', () => {
       await c.waitFor(isType('hello'));
       const cn = (c.ws as unknown as { _socket: TLSSocket })._socket.getPeerCertificate().subject.CN;
       c.ws.close();
-      return cn;
+      return String(cn);
     };
     try {
       expect(await servedName()).toBe('edge-a');
