@@ -2,10 +2,9 @@ import type { IncomingMessage } from 'node:http';
 import { afterEach, beforeAll, afterAll, describe, expect, it } from 'vitest';
 import { createAuthenticator, type Authenticator } from '../../shared/auth/authenticator.js';
 import { hashPassword, mintToken } from '../../shared/auth/config-users.js';
-import { AuthError } from '../../shared/auth/errors.js';
 import { ConfigError, loadConfig, type AuthConfig, type AuthUserSpec } from '../../shared/config.js';
 import { setLogLevel } from '../../shared/log.js';
-import { authConfig, phpJwtEncode, SECRET, TestClock, zmBcrypt, zmToken } from './zm-fixtures.js';
+import { authConfig, phpJwtEncode, refusal, SECRET, TestClock, zmBcrypt, zmToken } from './zm-fixtures.js';
 
 const ZMCAST_SECRET = 'zmcast-secret-zmcast-secret-zmcast-secret';
 const users: AuthUserSpec[] = [
@@ -30,16 +29,6 @@ async function start(over: Partial<AuthConfig> = {}, clock?: TestClock): Promise
 function login(a: Authenticator, url: string): Promise<import('../../shared/auth/types.js').Principal> {
   const { presented, clientAddress } = a.fromRequest({ url, headers: {}, socket: { remoteAddress: '192.0.2.1' } } as unknown as IncomingMessage);
   return a.authenticate(presented, clientAddress);
-}
-
-async function refusal(p: Promise<unknown>): Promise<AuthError> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof AuthError) return err;
-    throw err;
-  }
-  throw new Error('expected an AuthError');
 }
 
 describe('config mode', () => {

@@ -5,12 +5,11 @@ import { join } from 'node:path';
 import { exportJWK, exportSPKI, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createAuthenticator, type Authenticator } from '../../shared/auth/authenticator.js';
-import { AuthError } from '../../shared/auth/errors.js';
 import { parseMonitorsClaim } from '../../shared/auth/jwks.js';
 import type { Principal } from '../../shared/auth/types.js';
 import type { AuthConfig } from '../../shared/config.js';
 import { setLogLevel } from '../../shared/log.js';
-import { authConfig, phpJwtEncode } from './zm-fixtures.js';
+import { authConfig, phpJwtEncode, refusal } from './zm-fixtures.js';
 
 const ISSUER = 'https://idp.test/realms/cams';
 const AUDIENCE = 'zmcast-edge';
@@ -75,16 +74,6 @@ async function start(over: Partial<AuthConfig> = {}): Promise<Authenticator> {
 function bearer(a: Authenticator, token: string): Promise<Principal> {
   const { presented, clientAddress } = a.fromRequest({ url: '/ws', headers: { authorization: `Bearer ${token}` }, socket: { remoteAddress: '192.0.2.1' } } as unknown as IncomingMessage);
   return a.authenticate(presented, clientAddress);
-}
-
-async function refusal(p: Promise<unknown>): Promise<AuthError> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof AuthError) return err;
-    throw err;
-  }
-  throw new Error('expected an AuthError');
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -1,20 +1,9 @@
 import { generateKeyPair, SignJWT } from 'jose';
 import { describe, expect, it } from 'vitest';
-import { AuthError } from '../../shared/auth/errors.js';
 import { mintAccessToken, verifyAccessToken, ZM_ISSUER } from '../../shared/auth/zm-token.js';
-import { phpJwtEncode, SECRET, zmToken } from './zm-fixtures.js';
+import { phpJwtEncode, refusal, SECRET, zmToken } from './zm-fixtures.js';
 
 const verify = (token: string, now = Date.now()) => verifyAccessToken(token, { secret: SECRET, issuer: ZM_ISSUER, now });
-
-async function refusal(p: Promise<unknown>): Promise<AuthError> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof AuthError) return err;
-    throw err;
-  }
-  throw new Error('expected an AuthError');
-}
 
 describe('ZoneMinder access tokens', () => {
   it('accepts a token minted exactly as ZoneMinder\'s HostController mints it', async () => {

@@ -16,7 +16,7 @@ import type { AuthConfig } from '../../shared/config.js';
 import { setLogLevel } from '../../shared/log.js';
 import { registry } from '../../shared/metrics.js';
 import { createZmTestDatabase, type TestDatabase } from '../helpers/mariadb.js';
-import { authConfig, phpJwtEncode, SECRET, TestClock, zmAuthHashAt, zmBcrypt, ZmFixture, zmToken } from './zm-fixtures.js';
+import { authConfig, phpJwtEncode, refusal, SECRET, TestClock, zmAuthHashAt, zmBcrypt, ZmFixture, zmToken } from './zm-fixtures.js';
 
 const HOUR = 3_600_000;
 const CLIENT = '203.0.113.9';
@@ -63,16 +63,6 @@ function upgrade(url: string, headers: Record<string, string> = {}, remoteAddres
 async function login(a: Authenticator, url: string, headers: Record<string, string> = {}, remoteAddress = CLIENT): Promise<Principal> {
   const { presented, clientAddress } = a.fromRequest(upgrade(url, headers, remoteAddress));
   return a.authenticate(presented, clientAddress);
-}
-
-async function refusal(p: Promise<unknown>): Promise<AuthError> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof AuthError) return err;
-    throw err;
-  }
-  throw new Error('expected an AuthError');
 }
 
 const q = encodeURIComponent;
