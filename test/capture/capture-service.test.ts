@@ -1,30 +1,19 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { CaptureService } from '../../services/capture/capture-service.js';
 import { MONITOR_NAMES_KEY, MONITORS_KEY, monitorKeys } from '../../shared/redis-keys.js';
-import { freshRedisUrl } from '../helpers/redis.js';
 import { captureConfig } from '../fixtures/capture-config.js';
+import { captureOnRedis } from '../fixtures/capture-on-redis.js';
 import { packetsOf, readVideoStream, waitFor } from '../fixtures/capture-stream.js';
 
-let service: CaptureService | null = null;
-let redis: Redis | null = null;
-
-afterEach(async () => {
-  await service?.stop();
-  redis?.disconnect();
-  service = redis = null;
-});
+const captures = captureOnRedis();
 
 describe('capture service', () => {
   it('registers and captures every configured monitor, and stops them all', async () => {
-    const url = await freshRedisUrl();
-    redis = new Redis(url);
-    const r = redis;
-    const config = captureConfig(url, [
+    const { service, redis: r } = await captures.service([
       { id: 61, name: 'Garage', source: 'synthetic:?size=160x120&fps=10' },
       { id: 62, name: 'Garden', source: 'synthetic:?size=160x120&fps=10' },
     ]);
-    service = new CaptureService(r, config);
     await service.start();
 
     expect((await r.smembers(MONITORS_KEY)).sort()).toEqual(['61', '62']);

@@ -1,31 +1,18 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { Redis } from 'ioredis';
+import { describe, expect, it } from 'vitest';
 import { pathToFileURL } from 'node:url';
-import { MonitorCapture } from '../../services/capture/monitor-capture.js';
 import { NO_TIMESTAMP } from '../../shared/packet.js';
-import { freshRedisUrl } from '../helpers/redis.js';
-import { captureConfig } from '../fixtures/capture-config.js';
+import { captureOnRedis } from '../fixtures/capture-on-redis.js';
 import { configsOf, packetsOf, probeAnnexB, readVideoStream, waitFor } from '../fixtures/capture-stream.js';
 import { makeVideoFile, type VideoFileOptions } from '../fixtures/media-files.js';
 
 const ID = 31;
-let capture: MonitorCapture | null = null;
-let redis: Redis | null = null;
-
-afterEach(async () => {
-  await capture?.stop();
-  redis?.disconnect();
-  capture = redis = null;
-});
+const captures = captureOnRedis();
 
 /** Captures a file until `packetsWanted` packets are in Redis (the clips are 15 frames: that is a few loops). */
 async function captureFile(source: string, packetsWanted: number) {
-  const url = await freshRedisUrl();
-  redis = new Redis(url);
-  capture = new MonitorCapture(redis, { id: ID, name: 'Clip', source }, captureConfig(url, []));
+  const { capture, redis: r } = await captures.monitor({ id: ID, name: 'Clip', source });
   const started = Date.now();
   await capture.start();
-  const r = redis;
   await waitFor(`${packetsWanted} packets`, async () => packetsOf(await readVideoStream(r, ID)).length >= packetsWanted);
   await capture.stop();
   const entries = await readVideoStream(r, ID);

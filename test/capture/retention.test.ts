@@ -1,30 +1,17 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { Redis } from 'ioredis';
-import { MonitorCapture } from '../../services/capture/monitor-capture.js';
+import { describe, expect, it } from 'vitest';
 import { decodeHeader } from '../../shared/packet.js';
 import { monitorKeys } from '../../shared/redis-keys.js';
-import { freshRedisUrl } from '../helpers/redis.js';
-import { captureConfig } from '../fixtures/capture-config.js';
+import { captureOnRedis } from '../fixtures/capture-on-redis.js';
 import { packetsOf, probeAnnexB, readMetaConfig, readVideoStream, waitFor } from '../fixtures/capture-stream.js';
 
 const ID = 41;
-let capture: MonitorCapture | null = null;
-let redis: Redis | null = null;
-
-afterEach(async () => {
-  await capture?.stop();
-  redis?.disconnect();
-  capture = redis = null;
-});
+const captures = captureOnRedis();
 
 describe('stream retention', () => {
   it('trims whole GOPs at keyframes, so the stream always starts at a keyframe and keeps the newest GOP', async () => {
-    const url = await freshRedisUrl();
-    redis = new Redis(url);
-    const r = redis;
     // 0.2 s GOPs, two retained.
-    capture = new MonitorCapture(r, { id: ID, name: 'Short memory', source: 'synthetic:?size=160x120&fps=25&gop=5' },
-      captureConfig(url, [], { retention: { gops: 2 } }));
+    const { capture, redis: r } = await captures.monitor({ id: ID, name: 'Short memory', source: 'synthetic:?size=160x120&fps=25&gop=5' },
+      { retention: { gops: 2 } });
     await capture.start();
 
     // Sampled while capture keeps writing: the first packet in the stream, behind at most a config.

@@ -1,30 +1,17 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { Redis } from 'ioredis';
-import { MonitorCapture } from '../../services/capture/monitor-capture.js';
+import { describe, expect, it } from 'vitest';
 import type { StatusRecord } from '../../services/capture/publisher.js';
 import { monitorKeys } from '../../shared/redis-keys.js';
-import { freshRedisUrl } from '../helpers/redis.js';
-import { captureConfig } from '../fixtures/capture-config.js';
+import { captureOnRedis } from '../fixtures/capture-on-redis.js';
 import { waitFor } from '../fixtures/capture-stream.js';
 
 const ID = 51;
-let capture: MonitorCapture | null = null;
-let redis: Redis | null = null;
-
-afterEach(async () => {
-  await capture?.stop();
-  redis?.disconnect();
-  capture = redis = null;
-});
+const captures = captureOnRedis();
 
 describe('capture status record', () => {
   it('is refreshed with a TTL, measures fps and kbps per interval, and reads stopped after stop()', async () => {
-    const url = await freshRedisUrl();
-    redis = new Redis(url);
-    const r = redis;
     const key = monitorKeys(ID).status;
-    capture = new MonitorCapture(r, { id: ID, name: 'Porch', source: 'synthetic:?size=160x120&fps=20' },
-      captureConfig(url, [], { capture: { statusIntervalMs: 250, statusTtlMs: 1500 } }));
+    const { capture, redis: r } = await captures.monitor({ id: ID, name: 'Porch', source: 'synthetic:?size=160x120&fps=20' },
+      { capture: { statusIntervalMs: 250, statusTtlMs: 1500 } });
     await capture.start();
 
     // A few intervals in, the rate of the last one is the camera's.
