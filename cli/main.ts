@@ -90,15 +90,15 @@ async function main(argv: string[]): Promise<number> {
       // The demo is for trying zmcast out: no credentials (said loudly at start and on /readyz),
       // unless the operator chose a mode by flag, environment or config file.
       if (values.auth === undefined && !authModeChosen(values.config, process.env)) overrides.auth = { ...overrides.auth, mode: 'none' };
-      return runServices(loadConfig({ file: values.config, overrides }), { capture: true, edge: true, demo: true });
+      return runServices(() => loadConfig({ file: values.config, overrides }), { capture: true, edge: true, demo: true });
     }
     case 'capture': {
       if (values.monitors !== undefined) overrides.capture = { monitors: values.monitors as unknown as Config['capture']['monitors'] };
       if (values['zm-refresh'] !== undefined) overrides.capture = { ...overrides.capture, zmRefreshMs: seconds('--zm-refresh', values['zm-refresh'], 1, 86_400) * 1000 };
-      return runServices(loadConfig({ file: values.config, overrides }), { capture: true, edge: false, demo: false });
+      return runServices(() => loadConfig({ file: values.config, overrides }), { capture: true, edge: false, demo: false });
     }
     case 'edge':
-      return runServices(loadConfig({ file: values.config, overrides }), { capture: false, edge: true, demo: false });
+      return runServices(() => loadConfig({ file: values.config, overrides }), { capture: false, edge: true, demo: false });
     case 'token':
       return token(values.user, values.ttl, values.config);
     case 'hash-password':
@@ -201,10 +201,12 @@ async function hashPasswordCommand(): Promise<number> {
   return 0;
 }
 
+/** `load` reads the configuration; it runs at start and again on SIGHUP. */
 async function runServices(
-  config: Config,
+  load: () => Config,
   what: { capture: boolean; edge: boolean; demo: boolean },
 ): Promise<number> {
+  const config = load();
   setLogLevel(config.log.level);
   // In ZoneMinder mode, capture takes its monitors from ZoneMinder (the demo keeps its synthetic ones).
   const fromZoneMinder = what.capture && !what.demo && config.auth.mode === 'zoneminder';
@@ -217,6 +219,17 @@ async function runServices(
   const capture = what.capture ? new CaptureService(redis, config) : null;
   const auth = what.edge ? await createAuthenticator(config.auth) : null;
   const edge = auth ? new EdgeServer(redis, config, auth) : null;
+  // SIGHUP re-reads the configuration: config-mode users and grants follow without a restart
+  // (the edge's TLS certificate is reloaded on SIGHUP too, by the edge itself).
+  const reload = () => {
+    try {
+      auth?.reload(load().auth);
+      log.info('configuration reloaded');
+    } catch (err) {
+      log.error('configuration reload failed; keeping the previous one', { error: (err as Error).message });
+    }
+  };
+  process.on('SIGHUP', reload);
   if (what.capture && !fromZoneMinder && config.capture.monitors.length === 0) log.warn('no monitors configured (ZMCAST_MONITORS or --monitors)');
   await capture?.start();
   let zmdb: ZmDatabase | null = null;
@@ -243,6 +256,7 @@ async function runServices(
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
   });
+  process.off('SIGHUP', reload);
   log.info('stopping');
   await edge?.close();
   await auth?.close();

@@ -175,6 +175,15 @@ export class Authenticator {
     }
   }
 
+  /**
+   * Takes a re-read configuration (the CLI does this on SIGHUP). Config-mode
+   * users and grants change; open connections follow at their next
+   * revalidation. Other settings need a restart.
+   */
+  reload(config: AuthConfig): void {
+    this.backend.reload?.(config);
+  }
+
   async close(): Promise<void> {
     await this.backend.close();
     await this.pool?.close();

@@ -1,4 +1,5 @@
 /** What each auth mode implements; the `Authenticator` facade adds limits, metrics and logs around it. */
+import type { AuthConfig } from '../config.js';
 import type { AuthMode, PresentedCredentials, Principal } from './types.js';
 
 export interface AuthBackend {
@@ -6,6 +7,8 @@ export interface AuthBackend {
   authenticate(presented: PresentedCredentials, clientAddress: string): Promise<Principal>;
   warnings(): string[];
   close(): Promise<void>;
+  /** Takes a re-read configuration where the mode keeps state from it (config users). */
+  reload?(config: AuthConfig): void;
 }
 
 /** Everyone, everything: mode `none`, and ZoneMinder with ZM_OPT_USE_AUTH off. */

@@ -5,7 +5,7 @@
  * `auth.secret`; `mintToken` makes them (for `zmcast token`).
  */
 import bcrypt from 'bcryptjs';
-import type { AuthUserSpec } from '../config.js';
+import type { AuthConfig, AuthUserSpec } from '../config.js';
 import { DUMMY_BCRYPT, type AuthBackend } from './backend.js';
 import { AuthError, AuthErrorCode, fail } from './errors.js';
 import type { PasswordVerifier } from './passwords.js';
@@ -33,10 +33,19 @@ export interface ConfigAuthenticatorOptions {
 
 export class ConfigAuthenticator implements AuthBackend {
   readonly mode = 'config' as const;
-  private readonly users: Map<string, AuthUserSpec>;
+  private users: Map<string, AuthUserSpec>;
 
   constructor(private readonly o: ConfigAuthenticatorOptions) {
     this.users = new Map(o.users.map((u) => [u.name, u]));
+  }
+
+  /** A re-read config file (SIGHUP): the users and grants; open connections follow at their next revalidation. */
+  reload(config: AuthConfig): void {
+    this.users = new Map(config.users.map((u) => [u.name, u]));
+  }
+
+  user(name: string): AuthUserSpec | undefined {
+    return this.users.get(name);
   }
 
   warnings(): string[] {
@@ -56,7 +65,7 @@ export class ConfigAuthenticator implements AuthBackend {
       if (!u) throw fail.revoked('token user is not configured');
       if (!u.enabled) throw fail.disabled();
       if (claims.iat < u.tokensNotBefore) throw fail.revoked('token issued before tokensNotBefore');
-      return new ConfigPrincipal(u, 'token', claims.exp * 1000);
+      return new ConfigPrincipal(this, u, 'token', claims.exp * 1000, claims.iat);
     }
     if (p.authHash !== undefined) {
       throw new AuthError(AuthErrorCode.UnsupportedCredentials, 'auth= hashes are only accepted in ZoneMinder mode');
@@ -70,7 +79,7 @@ export class ConfigAuthenticator implements AuthBackend {
       const check = await this.o.passwords.verify(p.password, u.password);
       if (!check.ok) throw fail.invalid('wrong password');
       if (!u.enabled) throw fail.disabled();
-      return new ConfigPrincipal(u, 'password', null);
+      return new ConfigPrincipal(this, u, 'password', null, null);
     }
     if (p.user !== undefined) throw new AuthError(AuthErrorCode.UnsupportedCredentials, 'A password or token is required');
     throw fail.required();
@@ -79,17 +88,37 @@ export class ConfigAuthenticator implements AuthBackend {
 
 class ConfigPrincipal implements Principal {
   readonly user: string;
-  private readonly monitors: ReadonlySet<number> | '*';
+  private monitors: ReadonlySet<number> | '*';
+  private readonly password: string | undefined;
 
-  constructor(u: AuthUserSpec, readonly method: 'token' | 'password', readonly expiresAt: number | null) {
+  constructor(
+    private readonly source: ConfigAuthenticator,
+    u: AuthUserSpec,
+    readonly method: 'token' | 'password',
+    readonly expiresAt: number | null,
+    /** The token's iat (seconds), checked again against tokensNotBefore. */
+    private readonly iat: number | null,
+  ) {
     this.user = u.name;
-    this.monitors = u.monitors === '*' ? '*' : new Set(u.monitors);
+    this.password = u.password;
+    this.monitors = grants(u);
   }
 
   canView(monitorId: number): boolean {
     return this.monitors === '*' || this.monitors.has(monitorId);
   }
 
-  /** The user list is fixed for the life of the process: only expiry (checked by the facade) can end it. */
-  async revalidate(): Promise<void> {}
+  /** Follows a reloaded config file: a removed or disabled user, a bumped tokensNotBefore or a new password ends the connection. */
+  async revalidate(): Promise<void> {
+    const u = this.source.user(this.user);
+    if (!u) throw fail.revoked('user removed from the configuration');
+    if (!u.enabled) throw fail.disabled();
+    if (this.iat !== null && this.iat < u.tokensNotBefore) throw fail.revoked('token issued before tokensNotBefore');
+    if (this.method === 'password' && u.password !== this.password) throw fail.revoked('password changed');
+    this.monitors = grants(u);
+  }
+}
+
+function grants(u: AuthUserSpec): ReadonlySet<number> | '*' {
+  return u.monitors === '*' ? '*' : new Set(u.monitors);
 }
