@@ -1,11 +1,13 @@
 /**
  * `npm run bench -- [scenario…] [--seconds N] [--size BYTES] [--gop N] [--viewers 10,100,…]
- *                     [--baselines 100,500,…] [--idle N] [--profile] [--full]`
+ *                     [--baselines 100,500,…] [--edges 1,2] [--idle N] [--profile] [--full]`
  *
  * Scenarios: fanout, first-frame, capture-density, idle, slow (all of them,
  * at quick sizes, when none is named; --full for the bigger sweeps). Systems:
  * zmcast, the naive and Socket.IO baselines, and `floor` (bare socket writes,
- * the machine's limit for any Node edge). Results go to bench/results/*.json;
+ * the machine's limit for any Node edge). `--edges N` (or a list) runs each
+ * fan-out point with N edge processes sharing the viewers; such a run goes to
+ * fanout-edges.json so the single-edge table stays. Results go to bench/results/*.json;
  * `plot` redraws docs/performance-fanout.svg from bench/results/fanout.json.
  */
 import { parseArgs } from 'node:util';
@@ -36,6 +38,7 @@ async function main(argv: string[]): Promise<number> {
       viewers: { type: 'string' },
       baselines: { type: 'string' },
       systems: { type: 'string' },
+      edges: { type: 'string' },
       idle: { type: 'string' },
       profile: { type: 'boolean' },
       full: { type: 'boolean' },
@@ -61,6 +64,7 @@ async function main(argv: string[]): Promise<number> {
     viewers: list(values.viewers ?? (full ? '10,100,500,1000,2000,4000' : '10,100,500,1000,2000')),
     baselineViewers: list(values.baselines ?? (full ? '10,100,500,1000,2000' : '100,500,1000')),
     systems: (values.systems ?? 'zmcast,naive,socketio,floor').split(',') as BenchOptions['systems'],
+    edges: list(values.edges ?? '1'),
     idleConnections: Number(values.idle ?? 10_000),
     profile: values.profile ?? false,
     resultsDir: values.out ?? RESULTS_DIR,
@@ -82,15 +86,17 @@ async function main(argv: string[]): Promise<number> {
       case 'capture-density': results = await captureDensity(o, full ? [10, 25, 50, 100, 200, 400] : [10, 50, 100, 200]); break;
       case 'plot': o.log(`  wrote ${plot(o.resultsDir).join(', ')}`); continue;
     }
-    o.log(`  wrote ${writeResult(o.resultsDir, s, command, started, optionsOf(o), results)} (${((Date.now() - started.getTime()) / 1000).toFixed(0)} s)`);
+    // A run with several edge processes gets its own file: the single-edge fan-out table and plot stay as they are.
+    const file = s === 'fanout' && o.edges.some((n) => n !== 1) ? 'fanout-edges' : s;
+    o.log(`  wrote ${writeResult(o.resultsDir, file, command, started, optionsOf(o), results)} (${((Date.now() - started.getTime()) / 1000).toFixed(0)} s)`);
     if (s === 'fanout' && o.resultsDir === RESULTS_DIR) o.log(`  wrote ${plot(o.resultsDir).join(', ')}`);
   }
   return 0;
 }
 
 function optionsOf(o: BenchOptions): Record<string, unknown> {
-  const { log: _log, resultsDir: _dir, ...rest } = o;
-  return rest;
+  const { log: _log, resultsDir: _dir, edges, ...rest } = o;
+  return edges.some((n) => n !== 1) ? { ...rest, edges } : rest;
 }
 
 main(process.argv.slice(2)).then((code) => process.exit(code), (err) => {

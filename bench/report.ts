@@ -114,6 +114,11 @@ export function summary(dir: string): string {
         fan.results.ratios.map((r) => [r.load, r.baseline, n(r.cpuPerGB, 2), n(r.p99, 2), n(r.redisCommandsPerSecond, 2), n(r.redisCpuPerPacket, 2), r.rssPerViewer > 0 ? n(r.rssPerViewer, 2) : '–'])));
     }
   }
+  const fe = readResult<FanoutResults>(dir, 'fanout-edges');
+  if (fe) {
+    parts.push(`\n### Several edge processes (\`${fe.command}\`, ${fe.startedAt}, commit ${fe.commit})\n`);
+    parts.push(edgesTable(fe.results.points));
+  }
   const ff = readResult<FirstFrameResult[]>(dir, 'first-frame');
   if (ff) {
     parts.push(`\n### First decodable frame (\`${ff.command}\`)\n`);
@@ -143,6 +148,24 @@ export function summary(dir: string): string {
       ]))));
   }
   return parts.join('\n') + '\n';
+}
+
+/** One row per point: the viewers spread over N edge processes, each edge's share of a core, and Redis's reads. */
+export function edgesTable(points: PointResult[]): string {
+  return table(
+    ['system', 'monitors × viewers', 'edges', 'lost', 'p50 ms', 'p99 ms', 'max ms', 'MB/s', 'edge CPU-s/GB (sum)', 'edge % core, each', 'max edge % core', 'Redis cmd/s', 'Redis XREAD/s', 'Redis ms/pkt', 'loadgen % core', 'machine busy'],
+    points.map((p) => {
+      const ep = p.edgeProcesses;
+      const reads = ep ? ep.redisReadsPerSecond : NaN;
+      return [
+        p.system, `${p.monitors} × ${p.viewers / p.monitors}`, ep?.count ?? 1, p.normal.lost,
+        n(p.normal.latencyMs.p50), n(p.normal.latencyMs.p99), n(p.normal.latencyMs.max, 0), n(p.deliveredMBps, 0),
+        n(p.edge.cpuSecondsPerGB, 2), ep ? ep.perEdge.map((e) => n(e.cpuPercent, 0)).join(' + ') : n(p.edge.cpuPercent, 0),
+        n(ep ? ep.maxCpuPercent : p.edge.cpuPercent, 0), n(p.redis.commandsPerSecond, 0), n(reads, 0), n(p.redis.cpuMsPerPacket, 3),
+        n(p.loadgen.cpuPercent, 0), `${n(p.machineBusyPercent, 0)}%`,
+      ];
+    }),
+  );
 }
 
 /** RSS growth per viewer is noise below a few hundred viewers (GC can even shrink the heap): shown only where it means something. */

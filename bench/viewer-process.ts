@@ -13,6 +13,8 @@ export interface ViewerGroup {
   monitorId: number | null;
   count: number;
   slow: Slowness;
+  /** Edge to connect to, when the point runs several; else ConnectSpec.port. */
+  port?: number;
 }
 
 export interface ConnectSpec {
@@ -77,7 +79,7 @@ async function connectAll(spec: ConnectSpec): Promise<{ connected: number; faile
   for (const g of spec.groups) {
     for (let i = 0; i < g.count; i++) {
       jobs.push(async () => {
-        const v = new Viewer({ port: spec.port, protocol: spec.protocol, slow: g.slow, throttleBytesPerSecond: spec.throttleBytesPerSecond, onPacket });
+        const v = new Viewer({ port: g.port ?? spec.port, protocol: spec.protocol, slow: g.slow, throttleBytesPerSecond: spec.throttleBytesPerSecond, onPacket });
         try {
           await v.connect();
           if (g.monitorId !== null) await v.subscribe(g.monitorId);

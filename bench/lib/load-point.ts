@@ -29,8 +29,36 @@ export interface LoadSpec {
   /** Load-generator processes; default by viewer count. */
   workers?: number;
   throttleBytesPerSecond?: number;
-  /** Directory to write a .cpuprofile of the edge during the window. */
+  /** Directory to write a .cpuprofile of the edge during the window (the first edge when there are several). */
   profileDir?: string;
+  /**
+   * Edge processes (default 1): each its own process on its own port, all on
+   * the same Redis; viewer k goes to edge k mod N. When given (even 1) the
+   * result carries `edgeProcesses`; left out, the output is the single-edge one.
+   */
+  edges?: number;
+}
+
+/** One edge process of a multi-edge point. */
+export interface EdgeShare {
+  port: number;
+  viewers: number;
+  cpuSeconds: number;
+  cpuPercent: number;
+  kernelPercent: number;
+  rssLoadedMB: number;
+}
+
+/** Present only when the spec named its edge count; `edge` then holds the sums over the processes. */
+export interface EdgeProcesses {
+  count: number;
+  perEdge: EdgeShare[];
+  /** The busiest edge process, % of one core. */
+  maxCpuPercent: number;
+  /** Stream reads (XREAD) per second in the window: one reader per edge and monitor, whatever the viewers. */
+  redisReadsPerSecond: number;
+  /** Commands per second by name, in the window. */
+  redisCommandsPerSecondByName: Record<string, number>;
 }
 
 export interface LatencySummary {
@@ -100,6 +128,8 @@ export interface PointResult {
   machineBusyPercent: number;
   drained: boolean;
   profile?: { file: string; idlePercent: number; hot: HotSpot[] };
+  /** Per-edge shares, when the spec named its edge count (`--edges`); absent otherwise, so the default output is unchanged. */
+  edgeProcesses?: EdgeProcesses;
   errors: string[];
 }
 
@@ -107,25 +137,33 @@ const here = new URL('..', import.meta.url);
 const module = (name: string) => new URL(name, here);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export function label(s: Pick<LoadSpec, 'system' | 'monitors' | 'viewersPerMonitor' | 'slowFraction'>): string {
-  return `${s.system} ${s.monitors}x${s.viewersPerMonitor}${s.slowFraction > 0 ? ` slow${Math.round(s.slowFraction * 100)}%` : ''}`;
+export function label(s: Pick<LoadSpec, 'system' | 'monitors' | 'viewersPerMonitor' | 'slowFraction' | 'edges'>): string {
+  const edges = s.edges === undefined ? '' : ` ${s.edges} edge${s.edges === 1 ? '' : 's'}`;
+  return `${s.system} ${s.monitors}x${s.viewersPerMonitor}${s.slowFraction > 0 ? ` slow${Math.round(s.slowFraction * 100)}%` : ''}${edges}`;
 }
 
 export async function runLoadPoint(spec: LoadSpec, log: (line: string) => void = () => {}): Promise<PointResult> {
   const viewers = spec.monitors * spec.viewersPerMonitor;
   const name = label(spec);
+  const nEdges = Math.max(1, Math.floor(spec.edges ?? 1));
+  const perEdgeReport = spec.edges !== undefined;
   const redis = await RedisServer.start(viewers + 1000);
   const children: Child[] = [];
   try {
-    const edge = Child.start('edge', module('edge-process.js'), [spec.system, redis.url], { files: viewers + 1000, execArgv: ['--expose-gc'] });
-    children.push(edge);
-    const port = await edge.call<number>('start');
+    const edges = Array.from({ length: nEdges }, (_, i) => Child.start(nEdges === 1 ? 'edge' : `edge-${i}`, module('edge-process.js'), [spec.system, redis.url], {
+      files: Math.ceil(viewers / nEdges) + 1000, execArgv: ['--expose-gc'],
+    }));
+    children.push(...edges);
+    const edge = edges[0];
+    const ports = await Promise.all(edges.map((e) => e.call<number>('start')));
+    const port = ports[0];
     const publisher = Child.start('publisher', module('publisher-process.js'), [spec.system === 'socketio' ? 'socketio' : 'zmcast', redis.url]);
     children.push(publisher);
     const monitors = Array.from({ length: spec.monitors }, (_, i) => ({ id: i + 1, gop: spec.gop }));
     await publisher.call('setup', { monitors, size: spec.size, fps: spec.fps } satisfies PublishSpec);
     await sleep(300); // let the socket.io adapter's readers get going
-    const edgeIdle = await edge.call<Usage>('gc');
+    const edgeIdles = await Promise.all(edges.map((e) => e.call<Usage>('gc')));
+    const edgeIdle = sumUsage(edgeIdles);
 
     const nWorkers = spec.workers ?? Math.min(4, Math.max(1, Math.ceil(viewers / 250)));
     const perWorker = Math.ceil(viewers / nWorkers) + 100;
@@ -133,11 +171,28 @@ export async function runLoadPoint(spec: LoadSpec, log: (line: string) => void =
     children.push(...workers);
     const slowPerMonitor = Math.round(spec.viewersPerMonitor * spec.slowFraction);
     const groups: ViewerGroup[][] = workers.map(() => []);
+    const viewersPerEdge = ports.map(() => 0);
+    let k = 0; // viewer index over the whole point: viewer k goes to edge k mod N
     for (const m of monitors) {
       const split = (count: number, slow: ViewerGroup['slow']) => {
-        for (let w = 0; w < nWorkers; w++) {
-          const c = Math.floor(count / nWorkers) + (w < count % nWorkers ? 1 : 0);
-          if (c > 0) groups[w].push({ monitorId: m.id, count: c, slow });
+        if (nEdges === 1) {
+          for (let w = 0; w < nWorkers; w++) {
+            const c = Math.floor(count / nWorkers) + (w < count % nWorkers ? 1 : 0);
+            if (c > 0) groups[w].push({ monitorId: m.id, count: c, slow });
+          }
+          viewersPerEdge[0] += count;
+          return;
+        }
+        // Round-robin over the edges by viewer index, and over the workers within each edge's share.
+        const cells = new Map<string, number>();
+        for (let j = 0; j < count; j++, k++) {
+          const e = k % nEdges, w = Math.floor(j / nEdges) % nWorkers;
+          cells.set(`${w}:${e}`, (cells.get(`${w}:${e}`) ?? 0) + 1);
+          viewersPerEdge[e]++;
+        }
+        for (const [key, c] of cells) {
+          const [w, e] = key.split(':').map(Number);
+          groups[w].push({ monitorId: m.id, count: c, slow, port: ports[e] });
         }
       };
       split(spec.viewersPerMonitor - slowPerMonitor, 'none');
@@ -151,7 +206,7 @@ export async function runLoadPoint(spec: LoadSpec, log: (line: string) => void =
     } satisfies ConnectSpec)));
     const failed = connected.reduce((a, c) => a + c.failed, 0);
     const errors = connected.flatMap((c) => c.errors);
-    log(`  ${name}: ${viewers - failed}/${viewers} viewers connected in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+    log(`  ${name}: ${viewers - failed}/${viewers} viewers connected in ${((performance.now() - t) / 1000).toFixed(1)} s${nEdges > 1 ? ` (${viewersPerEdge.join(' + ')} over ${nEdges} edges)` : ''}`);
     // A point with missing viewers measures another load than it claims: stop rather than report it.
     if (failed > 0) throw new Error(`${name}: ${failed} of ${viewers} viewers could not connect (${errors.slice(0, 3).join('; ')})`);
     // Redis's own background work (cron, blocked-client timeouts), to tell it from the cost of packets.
@@ -168,13 +223,18 @@ export async function runLoadPoint(spec: LoadSpec, log: (line: string) => void =
     await Promise.all(workers.map((w) => w.call('openWindow', fromSeq)));
     await publisher.call('waitSeq', fromSeq);
     const profiling = spec.profileDir ? edge.call('profileStart') : Promise.resolve();
-    const [e0, r0, p0, l0, m0] = [await edge.usage(), await redis.sample(), await publisher.usage(), await Promise.all(workers.map((w) => w.usage())), machineCpu()];
+    const es0 = await Promise.all(edges.map((e) => e.usage()));
+    const [r0, p0, l0, m0] = [await redis.sample(), await publisher.usage(), await Promise.all(workers.map((w) => w.usage())), machineCpu()];
+    const c0 = perEdgeReport ? await redis.commandStats() : {};
     await profiling;
     await sleep(spec.seconds * 1000);
     const totals = await publisher.call<PublishTotals>('stop');
     const [r1, p1] = [await redis.sample(), await publisher.usage()];
+    const c1 = perEdgeReport ? await redis.commandStats() : {};
     const windows = await Promise.all(workers.map((w) => w.call<WindowStats>('closeWindow', totals.nextSeq, 5000)));
-    const [e1, l1, m1] = [await edge.usage(), await Promise.all(workers.map((w) => w.usage())), machineCpu()];
+    const es1 = await Promise.all(edges.map((e) => e.usage()));
+    const [l1, m1] = [await Promise.all(workers.map((w) => w.usage())), machineCpu()];
+    const [e0, e1] = [sumUsage(es0), sumUsage(es1)];
     let profile: PointResult['profile'];
     if (spec.profileDir) {
       mkdirSync(spec.profileDir, { recursive: true });
@@ -182,8 +242,9 @@ export async function runLoadPoint(spec: LoadSpec, log: (line: string) => void =
       await edge.call('profileStop', file);
       profile = { file, ...summarizeProfile(file) };
     }
-    const edgeLoaded = await edge.call<Usage>('gc');
-    const edgeSlow = await edge.call<{ closedSlow: number; skippedFrames: number }>('slowCounters');
+    const edgeLoaded = sumUsage(await Promise.all(edges.map((e) => e.call<Usage>('gc'))));
+    const edgeSlow = (await Promise.all(edges.map((e) => e.call<{ closedSlow: number; skippedFrames: number }>('slowCounters'))))
+      .reduce((a, s) => ({ closedSlow: a.closedSlow + s.closedSlow, skippedFrames: a.skippedFrames + s.skippedFrames }), { closedSlow: 0, skippedFrames: 0 });
     const commands = await redis.commandStats();
 
     const windowSeconds = (totals.nextSeq - fromSeq) / spec.fps;
@@ -198,6 +259,28 @@ export async function runLoadPoint(spec: LoadSpec, log: (line: string) => void =
     const loadgenCpu = cpuSeconds(sumUsage(l0), sumUsage(l1));
     const publisherCpu = cpuSeconds(p0, p1);
     for (const w of windows) errors.push(...w.normal.errors, ...w.slow.errors);
+    let edgeProcesses: EdgeProcesses | undefined;
+    if (perEdgeReport) {
+      const perEdge = edges.map((_, i): EdgeShare => {
+        const cpu = cpuSeconds(es0[i], es1[i]);
+        return {
+          port: ports[i], viewers: viewersPerEdge[i], cpuSeconds: cpu, cpuPercent: (100 * cpu) / edgeSeconds,
+          kernelPercent: (100 * (es1[i].systemUs - es0[i].systemUs)) / 1e6 / cpu, rssLoadedMB: es1[i].rss / 1e6,
+        };
+      });
+      const byName: Record<string, number> = {};
+      for (const [cmd, calls] of Object.entries(c1)) {
+        const d = calls - (c0[cmd] ?? 0);
+        if (d > 0) byName[cmd] = d / rd.seconds;
+      }
+      edgeProcesses = {
+        count: nEdges,
+        perEdge,
+        maxCpuPercent: Math.max(...perEdge.map((e) => e.cpuPercent)),
+        redisReadsPerSecond: (byName.xread ?? 0) + (byName.xreadgroup ?? 0),
+        redisCommandsPerSecondByName: byName,
+      };
+    }
     return {
       system: spec.system,
       label: name,
@@ -240,6 +323,7 @@ export async function runLoadPoint(spec: LoadSpec, log: (line: string) => void =
       machineBusyPercent: (100 * (m1.busy - m0.busy)) / (m1.total - m0.total),
       drained: windows.every((w) => w.drained),
       profile,
+      ...(edgeProcesses ? { edgeProcesses } : {}),
       errors: [...new Set(errors)].slice(0, 10),
     };
   } finally {

@@ -29,16 +29,22 @@ export async function fanout(o: BenchOptions): Promise<FanoutResults> {
     { monitors: 20, viewersPerMonitor: 50, baselines: o.baselineViewers.length > 0 },
   ];
   const points: PointResult[] = [];
+  // Only a run that asks for edge counts (other than the default single edge) reports per-edge shares.
+  const perEdge = o.edges.some((n) => n !== 1);
+  const edgeCounts = perEdge ? o.edges : [1];
   for (const load of loads) {
     for (const system of o.systems) {
       if (system !== 'zmcast' && !load.baselines) continue;
       if (system === 'floor' && load.monitors > 1) continue; // the floor is about socket writes, one stream is enough
-      const p = await runLoadPoint({
-        system, ...load, slowFraction: 0, size: o.size, gop: o.gop, fps: o.fps, seconds: o.seconds,
-        profileDir: o.profile && system === 'zmcast' ? join(o.resultsDir, 'profiles') : undefined,
-      }, o.log);
-      o.log(`  ${p.label}: ${describe(p)}`);
-      points.push(p);
+      for (const edges of edgeCounts) {
+        const p = await runLoadPoint({
+          system, ...load, slowFraction: 0, size: o.size, gop: o.gop, fps: o.fps, seconds: o.seconds,
+          profileDir: o.profile && system === 'zmcast' ? join(o.resultsDir, 'profiles') : undefined,
+          ...(perEdge ? { edges } : {}),
+        }, o.log);
+        o.log(`  ${p.label}: ${describe(p)}`);
+        points.push(p);
+      }
     }
   }
   return { points, ratios: ratios(points) };
@@ -49,15 +55,20 @@ export function describe(p: PointResult): string {
     `p99 ${p.normal.latencyMs.p99.toFixed(1)} ms, max ${p.normal.latencyMs.max.toFixed(0)} ms, ${p.deliveredMBps.toFixed(0)} MB/s, ` +
     `edge ${p.edge.cpuSecondsPerGB.toFixed(2)} CPU-s/GB (${p.edge.cpuPercent.toFixed(0)}% core, ${p.edge.kernelPercent.toFixed(0)}% kernel), ${p.edge.rssPerViewerKB.toFixed(1)} KB/viewer, ` +
     `redis ${p.redis.commandsPerSecond.toFixed(0)} cmd/s ${p.redis.cpuMsPerPacket.toFixed(3)} ms/pkt (${p.redis.netCpuMsPerPacket.toFixed(3)} net of idle), ` +
-    `loadgen ${p.loadgen.cpuPercent.toFixed(0)}%, machine ${p.machineBusyPercent.toFixed(0)}% busy`;
+    `loadgen ${p.loadgen.cpuPercent.toFixed(0)}%, machine ${p.machineBusyPercent.toFixed(0)}% busy` +
+    (p.edgeProcesses ? `; ${p.edgeProcesses.count} edge${p.edgeProcesses.count === 1 ? "" : "s"}: ${p.edgeProcesses.perEdge.map((e) => `${e.cpuPercent.toFixed(0)}%`).join(' + ')} core ` +
+      `(max ${p.edgeProcesses.maxCpuPercent.toFixed(0)}%), redis ${p.edgeProcesses.redisReadsPerSecond.toFixed(0)} XREAD/s` : '');
 }
+
+/** Edge processes a point ran (1 unless `--edges`). */
+export const edgeCount = (p: PointResult): number => p.edgeProcesses?.count ?? 1;
 
 function ratios(points: PointResult[]): Ratio[] {
   const out: Ratio[] = [];
   for (const z of points.filter((p) => p.system === 'zmcast')) {
-    for (const b of points.filter((p) => p.system !== 'zmcast' && p.monitors === z.monitors && p.viewers === z.viewers)) {
+    for (const b of points.filter((p) => p.system !== 'zmcast' && p.monitors === z.monitors && p.viewers === z.viewers && edgeCount(p) === edgeCount(z))) {
       out.push({
-        load: `${z.monitors}x${z.viewers / z.monitors}`,
+        load: `${z.monitors}x${z.viewers / z.monitors}${edgeCount(z) > 1 ? ` ${edgeCount(z)} edges` : ''}`,
         baseline: b.system,
         cpuPerGB: z.edge.cpuSecondsPerGB / b.edge.cpuSecondsPerGB,
         p99: z.normal.latencyMs.p99 / b.normal.latencyMs.p99,

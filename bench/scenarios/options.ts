@@ -13,6 +13,11 @@ export interface BenchOptions {
   systems: ('zmcast' | 'naive' | 'socketio' | 'floor')[];
   /** Connections for the idle scenario. */
   idleConnections: number;
+  /**
+   * Edge processes per fan-out point, one run per count (`--edges 1,2`): each its own
+   * process and port on the same Redis, viewers round-robin over them. Default [1].
+   */
+  edges: number[];
   /** Profile the edge during each zmcast window. */
   profile: boolean;
   resultsDir: string;
