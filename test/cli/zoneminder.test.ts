@@ -5,13 +5,13 @@
  */
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { MONITORS_KEY } from '../../shared/redis-keys.js';
 import { freePort } from '../../shared/redis-locator.js';
-import { createZmTestDatabase, type TestDatabase } from '../helpers/mariadb.js';
+import { createZmTestDatabase, writeZmConf, type TestDatabase } from '../helpers/mariadb.js';
 import { freshRedisUrl } from '../helpers/redis.js';
 import { until } from '../helpers/edge.js';
 import { SECRET, ZmFixture, zmToken } from '../auth/zm-fixtures.js';
@@ -38,24 +38,7 @@ afterEach(async () => {
 });
 
 /** zm.conf with the database settings, and conf.d/ naming this server, as a ZoneMinder host has them. */
-function zmConf(serverName?: string): string {
-  const dir = mkdtempSync(join(tmpdir(), 'zmcast-zmconf-'));
-  const s = db.settings;
-  writeFileSync(join(dir, 'zm.conf'), [
-    '# ZoneMinder configuration file',
-    'ZM_PATH_ZMS=/cgi-bin/nph-zms',
-    `ZM_DB_HOST=${s.host}:${s.port}`,
-    `ZM_DB_NAME=${s.database}`,
-    `ZM_DB_USER=${s.user}`,
-    `ZM_DB_PASS=${s.password}`,
-    '',
-  ].join('\n'));
-  if (serverName) {
-    mkdirSync(join(dir, 'conf.d'));
-    writeFileSync(join(dir, 'conf.d', '02-multiserver.conf'), `ZM_SERVER_NAME=${serverName}\n`);
-  }
-  return join(dir, 'zm.conf');
-}
+const zmConf = (serverName?: string): string => writeZmConf(db, serverName);
 
 /** This process's environment without anything that would steer zmcast or ZoneMinder settings. */
 function cleanEnv(extra: NodeJS.ProcessEnv): NodeJS.ProcessEnv {

@@ -7,6 +7,9 @@
  * loudly: they never skip.
  */
 import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createConnection, createPool, type Pool } from 'mysql2/promise';
 import type { ZmDbSettings } from '../../shared/auth/zm-conf.js';
 
@@ -265,4 +268,27 @@ export async function createZmTestDatabase(): Promise<TestDatabase> {
       await sql.end();
     },
   };
+}
+
+/**
+ * A zm.conf, as a ZoneMinder host has it, pointing at the test database; with
+ * `serverName`, a conf.d/ file naming this server too. Returns the zm.conf path.
+ */
+export function writeZmConf(db: TestDatabase, serverName?: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'zmcast-zmconf-'));
+  const s = db.settings;
+  writeFileSync(join(dir, 'zm.conf'), [
+    '# ZoneMinder configuration file',
+    'ZM_PATH_ZMS=/cgi-bin/nph-zms',
+    `ZM_DB_HOST=${s.host}:${s.port}`,
+    `ZM_DB_NAME=${s.database}`,
+    `ZM_DB_USER=${s.user}`,
+    `ZM_DB_PASS=${s.password}`,
+    '',
+  ].join('\n'));
+  if (serverName) {
+    mkdirSync(join(dir, 'conf.d'));
+    writeFileSync(join(dir, 'conf.d', '02-multiserver.conf'), `ZM_SERVER_NAME=${serverName}\n`);
+  }
+  return join(dir, 'zm.conf');
 }

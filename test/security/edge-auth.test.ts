@@ -13,10 +13,10 @@ import type { TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mintToken } from '../../shared/auth/index.js';
 import { setLogLevel } from '../../shared/log.js';
-import { createZmTestDatabase, type TestDatabase } from '../helpers/mariadb.js';
+import { createZmTestDatabase, writeZmConf, type TestDatabase } from '../helpers/mariadb.js';
 import { PacketSource, sleep, startEdge, type EdgeRig } from '../helpers/edge.js';
 import { phpJwtEncode, SECRET, zmAuthHashAt, zmBcrypt, ZmFixture, zmToken } from '../auth/zm-fixtures.js';
-import { dropped, isError, isType, open, q, rawExchange, refusal, refused, writeZmConf, type Conn } from './rig.js';
+import { dropped, isError, isType, open, q, rawExchange, refusal, refused, type Conn } from './rig.js';
 
 const REVALIDATE_MS = 1000;
 const IN_BAND_MS = 1500;

@@ -13,10 +13,10 @@ import { randomBytes } from 'node:crypto';
 import { connect as tcpConnect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { setLogLevel } from '../../shared/log.js';
-import { createZmTestDatabase, type TestDatabase } from '../helpers/mariadb.js';
+import { createZmTestDatabase, writeZmConf, type TestDatabase } from '../helpers/mariadb.js';
 import { PacketSource, sleep, startEdge, until, type EdgeRig } from '../helpers/edge.js';
 import { phpJwtEncode, SECRET, ZmFixture, zmToken } from '../auth/zm-fixtures.js';
-import { dropped, HealthyViewer, isError, isType, open, q, rawExchange, refusal, refused, writeZmConf, type Conn, type Msg } from './rig.js';
+import { dropped, HealthyViewer, isError, isType, open, q, rawExchange, refusal, refused, type Conn, type Msg } from './rig.js';
 
 const HANDSHAKE_MS = 1000;
 const IN_BAND_MS = 2000;

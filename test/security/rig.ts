@@ -5,14 +5,10 @@
  * healthy viewer whose packets are checked for gaps, and a zm.conf pointing
  * an edge at a throwaway ZoneMinder database.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
 import { connect as tcpConnect } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import WebSocket from 'ws';
 import { ZmcastClient, type ReceivedPacket } from '../../client/zmcast-client.js';
 import { registry } from '../../shared/metrics.js';
-import type { TestDatabase } from '../helpers/mariadb.js';
 import { until } from '../helpers/edge.js';
 
 export type Msg = Record<string, unknown>;
@@ -191,20 +187,5 @@ export class HealthyViewer {
   }
 }
 
-/** A zm.conf (as ZoneMinder installs it) that points at the test database. */
-export function writeZmConf(db: TestDatabase): string {
-  const dir = mkdtempSync(join(tmpdir(), 'zmcast-zmconf-'));
-  const s = db.settings;
-  const file = join(dir, 'zm.conf');
-  writeFileSync(file, [
-    '# ZoneMinder database, as zm.conf has it',
-    `ZM_DB_HOST=${s.host}:${s.port}`,
-    `ZM_DB_NAME=${s.database}`,
-    `ZM_DB_USER=${s.user}`,
-    `ZM_DB_PASS=${s.password}`,
-    '',
-  ].join('\n'));
-  return file;
-}
 
 export const q = encodeURIComponent;
