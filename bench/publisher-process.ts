@@ -23,6 +23,8 @@ export interface PublishSpec {
   /** Payload bytes per packet (the codec bytes, before the 44-byte header). */
   size: number;
   fps: number;
+  /** zmcast only: also publish a monitor event on every monitor each this many packets (none when absent). */
+  eventEveryPackets?: number;
 }
 
 export interface PublishTotals {
@@ -56,7 +58,7 @@ async function setup(s: PublishSpec): Promise<void> {
   payload.writeUInt32BE(1, 0); // an Annex-B start code, so it looks like what a camera sends
   if (mode !== 'zmcast') return;
   const retention = loadConfig({ env: {} }).retention;
-  publishers = s.monitors.map((m) => new Publisher(redis, m.id, retention));
+  publishers = s.monitors.map((m) => new Publisher(redis, m.id, retention, { token: `bench-${m.id}-${process.pid}`, ttlMs: 60_000 }));
   await Promise.all(publishers.map((p) => p.register(`Bench ${p.monitorId}`)));
   for (const p of publishers) {
     p.publishConfig({
@@ -78,6 +80,7 @@ function tick(): void {
     };
     if (io) io.to(`m:${m.id}`).emit('p', encodePacket({ ...packet, monitorId: m.id }));
     else publishers[i].publishPacket(packet);
+    if (spec.eventEveryPackets && s % spec.eventEveryPackets === 0 && !io) publishers[i].event('bench', `packet ${s}`, 1);
   }
   published += spec.monitors.length;
   for (let i = waiters.length - 1; i >= 0; i--) {

@@ -107,6 +107,8 @@ export interface Config {
     metricsPort: number;
     /** With auth.mode zoneminder: how often capture re-reads ZoneMinder's Monitors table. */
     zmRefreshMs: number;
+    /** A monitor's capture lease lives this long unless renewed (every fifth of it): the failover time after kill -9. */
+    leaseTtlMs: number;
   };
   retention: { gops: number; seconds: number; maxEntries: number; events: number };
   log: { level: 'debug' | 'info' | 'warn' | 'error' };
@@ -271,6 +273,7 @@ const SCHEMA = {
     rtspTimeoutMs: f('ZMCAST_RTSP_TIMEOUT_MS', 5000, int(100, 600_000)),
     metricsPort: f('ZMCAST_CAPTURE_METRICS_PORT', 9464, int(0, 65535)),
     zmRefreshMs: f('ZMCAST_CAPTURE_ZM_REFRESH_MS', 30_000, int(1000, 86_400_000)),
+    leaseTtlMs: f('ZMCAST_CAPTURE_LEASE_TTL_MS', 5000, int(500, 600_000)),
   },
   retention: {
     gops: f('ZMCAST_RETENTION_GOPS', 3, int(1, 1000)),

@@ -19,8 +19,18 @@ export const captureMetrics = once(() => ({
   packets: new Counter({ name: 'zmcast_capture_packets_total', help: 'Video packets read from cameras', labelNames: ['monitor'], registers: [registry] }),
   bytes: new Counter({ name: 'zmcast_capture_bytes_total', help: 'Video bytes read from cameras', labelNames: ['monitor'], registers: [registry] }),
   reconnects: new Counter({ name: 'zmcast_capture_reconnects_total', help: 'Camera reconnect attempts', labelNames: ['monitor'], registers: [registry] }),
-  dropped: new Counter({ name: 'zmcast_capture_dropped_packets_total', help: 'Packets not published because Redis fell behind', labelNames: ['monitor'], registers: [registry] }),
-  publishErrors: new Counter({ name: 'zmcast_capture_publish_errors_total', help: 'Failed Redis writes', labelNames: ['monitor'], registers: [registry] }),
+  dropped: new Counter({
+    name: 'zmcast_capture_dropped_packets_total',
+    help: 'Packets not published: backlog (Redis slow or away), redis_full, redis_error, or no_keyframe (history lost, waiting for a keyframe)',
+    labelNames: ['monitor', 'reason'],
+    registers: [registry],
+  }),
+  publishErrors: new Counter({ name: 'zmcast_capture_publish_errors_total', help: 'Failed Redis writes, by reply code (OOM, FENCED, NOKEYFRAME, ERR, …)', labelNames: ['monitor', 'code'], registers: [registry] }),
+  leasesOwned: new Gauge({ name: 'zmcast_capture_leases_owned', help: 'Monitors this capture process holds the lease of (captures)', registers: [registry] }),
+  leaseLosses: new Counter({ name: 'zmcast_capture_lease_losses_total', help: 'Leases lost to another capture process (expired while paused, or taken)', labelNames: ['monitor'], registers: [registry] }),
+  fencedWrites: new Counter({ name: 'zmcast_capture_fenced_writes_total', help: 'Writes Redis refused because another process holds the lease', labelNames: ['monitor'], registers: [registry] }),
+  failovers: new Counter({ name: 'zmcast_capture_failovers_total', help: 'Monitors this process took over from another capture process', labelNames: ['monitor'], registers: [registry] }),
+  redisFull: new Gauge({ name: 'zmcast_capture_redis_full', help: '1 while Redis refuses writes for lack of memory (retention is cut to one GOP)', registers: [registry] }),
   publishLatency: new Histogram({ name: 'zmcast_capture_publish_seconds', help: 'Packet read to Redis acknowledgement', labelNames: ['monitor'], buckets: LATENCY_BUCKETS, registers: [registry] }),
   inFlight: new Gauge({ name: 'zmcast_capture_publish_in_flight', help: 'Packets sent to Redis and not yet acknowledged', labelNames: ['monitor'], registers: [registry] }),
   connected: new Gauge({ name: 'zmcast_capture_connected', help: '1 while the camera is delivering packets', labelNames: ['monitor'], registers: [registry] }),
@@ -43,6 +53,13 @@ export const edgeMetrics = once(() => ({
   streamLength: new Gauge({ name: 'zmcast_edge_stream_length', help: 'Entries in the monitor stream (queue depth)', labelNames: ['monitor'], registers: [registry] }),
   readerLag: new Gauge({ name: 'zmcast_edge_reader_lag_seconds', help: 'Age of the newest packet when the edge read it', labelNames: ['monitor'], registers: [registry] }),
   readerReconnects: new Counter({ name: 'zmcast_edge_reader_reconnects_total', help: 'Redis reader errors followed by a retry', registers: [registry] }),
+  upstreamDrops: new Counter({
+    name: 'zmcast_edge_upstream_drops_total',
+    help: 'Video viewers were told they missed, by reason: upstream (never reached Redis), stale (backlog skipped), history_lost',
+    labelNames: ['monitor', 'reason'],
+    registers: [registry],
+  }),
+  readerHealthy: new Gauge({ name: 'zmcast_edge_reader_healthy', help: '1 while every stream reader of this edge gets answers from Redis in time', registers: [registry] }),
   sendQueueBytes: new Histogram({
     name: 'zmcast_edge_client_send_queue_bytes',
     help: 'Bytes queued for a client when a packet is written to it',
@@ -51,6 +68,12 @@ export const edgeMetrics = once(() => ({
   }),
   latency: new Histogram({ name: 'zmcast_edge_capture_to_send_seconds', help: 'Capture wall-clock to the write to clients', labelNames: ['monitor'], buckets: LATENCY_BUCKETS, registers: [registry] }),
   firstFrame: new Histogram({ name: 'zmcast_edge_first_frame_seconds', help: 'Subscribe to the first keyframe written', buckets: LATENCY_BUCKETS, registers: [registry] }),
+}));
+
+/** Redis connections, by role (main commands, blocking readers). */
+export const redisMetrics = once(() => ({
+  connected: new Gauge({ name: 'zmcast_redis_connected', help: '1 while the Redis connection can take commands', labelNames: ['role'], registers: [registry] }),
+  reconnects: new Counter({ name: 'zmcast_redis_reconnects_total', help: 'Redis connections restored after a loss', labelNames: ['role'], registers: [registry] }),
 }));
 
 /** Authentication: labels are modes, methods and error codes, never user names. */

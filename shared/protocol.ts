@@ -19,7 +19,7 @@ export type Command =
   | { command: 'image'; monitorId: number; format: string; requestId?: RequestId }
   | { command: 'stream'; monitorId: number; codec: StreamCodec; requestId?: RequestId }
   | { command: 'subscribe'; monitorId: number; topic: 'status'; intervalMs: number; requestId?: RequestId }
-  | { command: 'subscribe'; monitorId: number; topic: 'events'; since?: string; requestId?: RequestId }
+  | { command: 'subscribe'; monitorId: number; topic: 'events'; since?: string; epoch?: string; requestId?: RequestId }
   | { command: 'subscribe'; monitorId: number; topic: 'stream'; codec: StreamCodec; requestId?: RequestId }
   | { command: 'unsubscribe'; monitorId: number; topic: Topic; requestId?: RequestId }
   | { command: 'ping'; requestId?: RequestId };
@@ -46,6 +46,10 @@ export const ErrorCode = {
   RateLimited: 'rate_limited',
   TooManySubscriptions: 'too_many_subscriptions',
   EventsExpired: 'events_expired',
+  /** `since` named an event of a history Redis lost (restart, failover without the data): what happened between is unknown. */
+  HistoryLost: 'history_lost',
+  /** Redis is not answering and the edge cannot answer from what it knows; try again. */
+  Unavailable: 'unavailable',
   Internal: 'internal',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -68,6 +72,7 @@ export const CloseCode = {
   PolicyViolation: 1008,
   MessageTooBig: 1009,
   InternalError: 1011,
+  ServiceRestart: 1012,
   TryAgainLater: 1013,
   SlowConsumer: 4008,
   RateLimited: 4029,
@@ -142,7 +147,13 @@ export function toCommand(msg: unknown, monitorId?: number): Command {
     if (m.since !== undefined && m.since !== null && (typeof m.since !== 'string' || !/^\d+-\d+$/.test(m.since))) {
       fail(ErrorCode.BadRequest, 'since must be an event id such as "1700000000000-0"');
     }
-    return { command: 'subscribe', monitorId: target, topic, since: (m.since as string | undefined) ?? undefined, requestId };
+    if (m.epoch !== undefined && m.epoch !== null && (typeof m.epoch !== 'string' || !/^[0-9a-f]{1,64}$/.test(m.epoch))) {
+      fail(ErrorCode.BadRequest, 'epoch must be the epoch string of an earlier event or codec message');
+    }
+    return {
+      command: 'subscribe', monitorId: target, topic,
+      since: (m.since as string | undefined) ?? undefined, epoch: (m.epoch as string | undefined) ?? undefined, requestId,
+    };
   }
   return { command: 'subscribe', monitorId: target, topic: 'stream', codec: readCodec(m.codec, fail), requestId };
 }
@@ -221,6 +232,10 @@ export interface StatusReply {
   last_packet_age_ms: number | null;
   capture_node: string | null;
   generation: number;
+  /** Whether what the camera sends reaches Redis: ok, backlog, redis_full, redis_error, fenced; null when offline. */
+  publishing: string | null;
+  /** True when the edge could not read a fresh record in time and answers from what it knew. */
+  stale: boolean;
   request_id?: RequestId;
 }
 
@@ -229,10 +244,11 @@ export interface EventReply {
   monitor_id: number;
   event: string;
   message: string;
-  /** zmcast additions: resumable id, time (ms) and generation. */
+  /** zmcast additions: resumable id, time (ms), generation, and the epoch of the history the id belongs to. */
   id: string;
   time: number;
   generation: number;
+  epoch: string;
 }
 
 export interface ErrorReply {
@@ -246,15 +262,26 @@ export interface ErrorReply {
 export interface CodecReply extends CodecConfigJson {
   type: 'codec';
   monitor_id: number;
+  /** The monitor's history in Redis; a new one means Redis lost the old (packets and events in between are gone). */
+  epoch: string;
 }
 
 export interface DroppedReply {
   type: 'dropped';
   monitor_id: number;
-  /** Video packets skipped for this client since the last notice. */
+  /** Video packets this client did not get since the last notice (0 when unknown, e.g. a lost history). */
   count: number;
-  reason: 'slow_consumer';
+  reason: DropReason;
 }
+
+/**
+ * Why video was skipped: `slow_consumer` this client read too slowly;
+ * `upstream` packets never reached Redis (capture dropped them while Redis
+ * was slow, full or away); `stale` a backlog older than the live edge was
+ * skipped after an outage; `history_lost` Redis lost the monitor's history.
+ * In every case the next packet is a keyframe.
+ */
+export type DropReason = 'slow_consumer' | 'upstream' | 'stale' | 'history_lost';
 
 /** Answer to an accepted in-band `auth`. */
 export interface AuthReply {

@@ -14,6 +14,10 @@ export interface MonitorKeys {
   events: string;
   /** String: JSON status record, refreshed with a TTL by capture. */
   status: string;
+  /** String with a TTL: the fencing token of the one capture allowed to write. */
+  lease: string;
+  /** Counter behind the fencing tokens; only grows. */
+  fence: string;
 }
 
 export const PREFIX = 'zmcast';
@@ -23,6 +27,9 @@ export const MONITORS_KEY = `${PREFIX}:monitors`;
 
 /** Hash monitor id → display name. */
 export const MONITOR_NAMES_KEY = `${PREFIX}:monitor-names`;
+
+/** Sorted set of live capture processes (score: when their heartbeat expires, ms). */
+export const CAPTURE_NODES_KEY = `${PREFIX}:capture-nodes`;
 
 export function monitorTag(monitorId: number): string {
   return `{m:${monitorId}}`;
@@ -37,5 +44,7 @@ export function monitorKeys(monitorId: number): MonitorKeys {
     meta: `${base}:meta`,
     events: `${base}:events`,
     status: `${base}:status`,
+    lease: `${base}:lease`,
+    fence: `${base}:fence`,
   };
 }

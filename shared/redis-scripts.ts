@@ -1,5 +1,9 @@
-/** Lua scripts live in shared/commands/*.lua and are registered once per connection. */
-import { readFileSync, existsSync } from 'node:fs';
+/**
+ * Lua scripts live in shared/commands/<name>-<numKeys>.lua (bullmq's habit:
+ * the file name says how many keys a script takes) and are registered once
+ * per connection, then called by name.
+ */
+import { readFileSync, existsSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Redis, Cluster } from 'ioredis';
@@ -8,18 +12,37 @@ const here = dirname(fileURLToPath(import.meta.url));
 // Source tree: shared/commands; built tree: dist/shared → ../../shared/commands.
 const dir = [join(here, 'commands'), join(here, '..', '..', 'shared', 'commands')].find((d) => existsSync(d));
 
-function script(name: string): string {
-  if (!dir) throw new Error('cannot find shared/commands');
-  return readFileSync(join(dir, `${name}.lua`), 'utf8');
-}
+type Arg = string | number | Buffer;
 
 export interface ZmcastScripts {
-  zmPublish(video: string, keyframes: string, meta: string, packet: Buffer, keyframe: '0' | '1', maxGops: number, maxAgeMs: number, maxEntries: number): Promise<string>;
+  zmPublish(video: string, keyframes: string, meta: string, lease: string, ...args: Arg[]): Promise<string>;
+  zmTrim(video: string, keyframes: string, meta: string, keepGops: number): Promise<number>;
+  zmEvent(events: string, meta: string, lease: string, ...args: Arg[]): Promise<string>;
+  zmStatus(status: string, lease: string, json: string, token: string, ttlMs: number): Promise<string>;
+  zmLeaseAcquire(lease: string, fence: string, meta: string, taker: string, ttlMs: number): Promise<[0 | 1, string, string?]>;
+  zmLeaseRenew(lease: string, token: string, ttlMs: number): Promise<0 | 1 | 2>;
+  zmLeaseRelease(lease: string, meta: string, token: string): Promise<0 | 1>;
+}
+
+/** Command name for `lease-acquire-3.lua` is `zmLeaseAcquire`. */
+function commandName(base: string): string {
+  return 'zm' + base.split('-').map((w) => w[0].toUpperCase() + w.slice(1)).join('');
 }
 
 export function withScripts<T extends Redis | Cluster>(redis: T): T & ZmcastScripts {
   if (!(redis as unknown as Partial<ZmcastScripts>).zmPublish) {
-    redis.defineCommand('zmPublish', { numberOfKeys: 3, lua: script('publish') });
+    if (!dir) throw new Error('cannot find shared/commands');
+    for (const file of readdirSync(dir)) {
+      const m = /^(.+)-(\d+)\.lua$/.exec(file);
+      if (!m) continue;
+      redis.defineCommand(commandName(m[1]), { numberOfKeys: Number(m[2]), lua: readFileSync(join(dir, file), 'utf8') });
+    }
   }
   return redis as T & ZmcastScripts;
+}
+
+/** The reply code of a script error (`FENCED …` → `FENCED`, `OOM …` → `OOM`). */
+export function scriptErrorCode(err: unknown): string {
+  const message = (err as Error | undefined)?.message ?? '';
+  return /^([A-Z]+)/.exec(message)?.[1] ?? 'ERR';
 }

@@ -1,71 +1,112 @@
 /**
- * Runs a MonitorCapture for every monitor assigned to this node: the
- * configured list at start, then whatever `apply()` is given (the ZoneMinder
- * Monitors table, re-read while running). A monitor that did not change keeps
- * its camera connection through every apply.
+ * Runs a MonitorCapture for every monitor this process holds the lease of.
+ * The candidates are the configured list at start, then whatever `apply()`
+ * is given (the ZoneMinder Monitors table, re-read while running); the
+ * LeaseKeeper decides which candidates this process captures, so two
+ * processes given the same monitor never write it both. A monitor that did
+ * not change keeps its camera connection through every apply.
  */
+import { randomBytes } from 'node:crypto';
 import type { Config } from '../../shared/config.js';
 import { logger } from '../../shared/log.js';
 import type { RedisClient } from '../../shared/redis.js';
+import { LeaseKeeper } from './lease-keeper.js';
+import type { MonitorLease } from './monitor-lease.js';
 import { MonitorCapture } from './monitor-capture.js';
-import type { CaptureSpec } from './source.js';
+import { createSource, type CaptureSpec } from './source.js';
 
 const log = logger('capture');
 
 export interface ApplyResult {
   added: number[];
   removed: number[];
-  /** Running monitors whose camera settings or name changed: stopped, then started anew. */
+  /** Candidates whose camera settings or name changed: a running capture is stopped, then started anew. */
   replaced: number[];
   /** Monitors whose source can never work (e.g. a bad synthetic: query), with the reason; not started. */
   refused: { id: number; reason: string }[];
 }
 
+export interface CaptureServiceOptions {
+  /**
+   * Pool mode (the default): processes given the same monitors share them,
+   * each about an equal part. Off where an assignment (ZoneMinder's
+   * ServerId) already says who captures: then a process takes every free
+   * candidate, and the lease only keeps a move between servers clean.
+   */
+  balance?: boolean;
+}
+
 export class CaptureService {
+  /** The monitors this process may capture, by id. */
+  private readonly specs = new Map<number, CaptureSpec>();
+  /** The ones it captures now (it holds their lease). */
   private readonly captures = new Map<number, MonitorCapture>();
+  private readonly leases: LeaseKeeper;
+  /** This process among capture processes: unique even for two processes on one host. */
+  readonly processId: string;
   private started = false;
   private stopped = false;
-  /** start(), apply() and stop() run one after the other, never interleaved. */
+  /** start(), apply(), stop() and lease changes run one after the other, never interleaved. */
   private queue: Promise<unknown> = Promise.resolve();
   /** Specs already refused, by id: the same spec is not tried (nor logged) again on every apply. */
   private readonly refused = new Map<number, CaptureSpec>();
 
   /** Throws for a configured monitor whose source can never work, before anything starts. */
-  constructor(private readonly redis: RedisClient, private readonly config: Config) {
-    for (const spec of config.capture.monitors) this.captures.set(spec.id, new MonitorCapture(redis, spec, config));
+  constructor(private readonly redis: RedisClient, private readonly config: Config, opts: CaptureServiceOptions = {}) {
+    for (const spec of config.capture.monitors) {
+      this.check(spec);
+      this.specs.set(spec.id, spec);
+    }
+    this.processId = `${config.capture.node}/${process.pid}/${randomBytes(3).toString('hex')}`;
+    this.leases = new LeaseKeeper(redis, { processId: this.processId, ttlMs: config.capture.leaseTtlMs, balance: opts.balance ?? true }, {
+      acquired: (lease) => this.serial(() => this.begin(lease)),
+      lost: (id) => this.serial(() => this.end(id)),
+      handOver: (id) => this.serial(() => this.end(id)),
+    });
   }
 
-  /** Ids of the monitors being captured, ascending. */
+  /** Ids of the monitors this process captures, ascending. */
   get monitorIds(): number[] {
     return [...this.captures.keys()].sort((a, b) => a - b);
   }
 
-  start(): Promise<void> {
-    return this.serial(async () => {
-      if (this.stopped) return;
-      this.started = true;
-      await Promise.all([...this.captures.values()].map((c) => c.start()));
-      log.info('capture started', { monitors: this.monitorIds });
-    });
+  /** Ids of the monitors this process may capture (those it holds and those it stands by for). */
+  get candidateIds(): number[] {
+    return [...this.specs.keys()].sort((a, b) => a - b);
+  }
+
+  async start(): Promise<void> {
+    if (this.stopped || this.started) return;
+    this.started = true;
+    await this.leases.start(this.candidateIds);
+    await this.queue;
+    log.info('capture started', { process: this.processId, monitors: this.monitorIds, standing_by: this.candidateIds.filter((id) => !this.captures.has(id)) });
   }
 
   /**
-   * Makes the running set equal `specs`: starts the new monitors, stops the
-   * ones no longer listed, and restarts those whose name, source or camera
-   * options changed. Everything else is left alone. A monitor that cannot be
-   * built is refused and logged; the others still apply.
+   * Makes the candidates equal `specs`: stops and hands over the ones no
+   * longer listed, restarts those whose name, source or camera options
+   * changed, and lets the lease keeper take the new ones. Everything else is
+   * left alone. A monitor that cannot be built is refused and logged; the
+   * others still apply.
    */
-  apply(specs: readonly CaptureSpec[]): Promise<ApplyResult> {
-    return this.serial(() => this.applyNow(specs));
+  async apply(specs: readonly CaptureSpec[]): Promise<ApplyResult> {
+    const result = await this.serial(() => this.applyNow(specs));
+    if (this.started && !this.stopped) await this.leases.tick();
+    return result;
   }
 
-  stop(): Promise<void> {
-    return this.serial(async () => {
+  async stop(): Promise<void> {
+    await this.serial(async () => {
       this.stopped = true;
-      const all = [...this.captures.values()];
-      this.captures.clear();
-      await Promise.all(all.map((c) => c.stop()));
-      log.info('capture stopped', { monitors: all.length });
+    });
+    await this.leases.stop();
+    await this.serial(async () => {
+      const ids = [...this.captures.keys()];
+      await Promise.all(ids.map((id) => this.end(id)));
+      // Handed back at once: a standby takes the monitors at its next tick, not after the TTL.
+      await Promise.all(this.leases.owned.map((id) => this.leases.release(id)));
+      log.info('capture stopped', { monitors: ids.length });
     });
   }
 
@@ -75,52 +116,75 @@ export class CaptureService {
     return next;
   }
 
+  /** A lease was taken: capture the monitor under it. */
+  private async begin(lease: MonitorLease): Promise<void> {
+    const spec = this.specs.get(lease.monitorId);
+    if (this.stopped || !spec || this.captures.has(spec.id)) return;
+    const capture = new MonitorCapture(this.redis, spec, this.config, lease, (id) => {
+      // Redis refused a write: another process holds the lease now.
+      this.leases.forget(id);
+      void this.serial(() => this.end(id)); // end() catches its own errors
+    });
+    this.captures.set(spec.id, capture);
+    try {
+      await capture.start();
+    } catch (err) {
+      log.error('capture failed to start; the lease goes back', { monitor: spec.id, error: (err as Error).message });
+      this.captures.delete(spec.id);
+      await this.leases.release(spec.id);
+    }
+  }
+
+  private async end(id: number): Promise<void> {
+    const capture = this.captures.get(id);
+    if (!capture) return;
+    this.captures.delete(id);
+    await capture.stop().catch((err) => log.error('capture did not stop cleanly', { monitor: id, error: (err as Error).message }));
+  }
+
+  private check(spec: CaptureSpec): void {
+    createSource(spec, { rtspTimeoutMs: this.config.capture.rtspTimeoutMs });
+  }
+
   private async applyNow(specs: readonly CaptureSpec[]): Promise<ApplyResult> {
     const result: ApplyResult = { added: [], removed: [], replaced: [], refused: [] };
     if (this.stopped) return result;
-    const wanted = new Map(specs.map((s) => [s.id, s]));
-    const toStop: MonitorCapture[] = [];
-    for (const [id, capture] of this.captures) {
-      const spec = wanted.get(id);
-      if (!spec) {
-        result.removed.push(id);
-        toStop.push(capture);
-        this.captures.delete(id);
-      } else if (!sameSpec(capture.spec, spec)) {
-        result.replaced.push(id);
-        toStop.push(capture);
-        this.captures.delete(id);
-      }
-    }
-    // Stopped first: a replacement must not publish beside the capture it replaces.
-    await Promise.all(toStop.map((c) => c.stop()));
-    const toStart: MonitorCapture[] = [];
-    for (const id of this.refused.keys()) if (!wanted.has(id)) this.refused.delete(id);
-    for (const spec of wanted.values()) {
-      if (this.captures.has(spec.id)) continue;
+    const wanted = new Map<number, CaptureSpec>();
+    for (const id of this.refused.keys()) if (!specs.some((s) => s.id === id)) this.refused.delete(id);
+    for (const spec of specs) {
       const before = this.refused.get(spec.id);
       if (before && sameSpec(before, spec)) continue;
-      let capture: MonitorCapture;
       try {
-        capture = new MonitorCapture(this.redis, spec, this.config);
+        this.check(spec);
         this.refused.delete(spec.id);
+        wanted.set(spec.id, spec);
       } catch (err) {
         this.refused.set(spec.id, spec);
         result.refused.push({ id: spec.id, reason: (err as Error).message });
         log.error('monitor refused: its source can never work', { monitor: spec.id, reason: (err as Error).message });
-        if (result.replaced.includes(spec.id)) {
-          result.replaced = result.replaced.filter((id) => id !== spec.id);
-          result.removed.push(spec.id);
-        }
-        continue;
       }
-      this.captures.set(spec.id, capture);
-      toStart.push(capture);
-      if (!result.replaced.includes(spec.id)) result.added.push(spec.id);
     }
-    if (this.started) await Promise.all(toStart.map((c) => c.start()));
+    for (const [id, old] of this.specs) {
+      const spec = wanted.get(id);
+      if (spec && sameSpec(old, spec)) continue;
+      if (spec) result.replaced.push(id);
+      else result.removed.push(id);
+      this.specs.delete(id);
+      // Stopped first: a replacement must not publish beside the capture it replaces.
+      await this.end(id);
+      if (!spec) await this.leases.release(id);
+    }
+    for (const spec of wanted.values()) {
+      if (this.specs.has(spec.id)) continue;
+      this.specs.set(spec.id, spec);
+      if (!result.replaced.includes(spec.id)) result.added.push(spec.id);
+      // A changed monitor whose lease this process kept starts again under it at once.
+      const lease = this.leases.lease(spec.id);
+      if (lease && this.started) await this.begin(lease);
+    }
+    this.leases.setCandidates(this.candidateIds);
     if (result.added.length || result.removed.length || result.replaced.length) {
-      log.info('monitors changed', { added: result.added, removed: result.removed, replaced: result.replaced, monitors: this.monitorIds });
+      log.info('monitors changed', { added: result.added, removed: result.removed, replaced: result.replaced, monitors: this.candidateIds });
     }
     return result;
   }

@@ -12,6 +12,7 @@ import { captureMetrics } from '../../shared/metrics.js';
 import type { RedisClient } from '../../shared/redis.js';
 import { Backoff } from './backoff.js';
 import { Publisher } from './publisher.js';
+import type { MonitorLease } from './monitor-lease.js';
 import { createSource, type CaptureSpec, type SourceInfo, type VideoSource } from './source.js';
 import { StatusReporter } from './status-reporter.js';
 
@@ -23,7 +24,8 @@ export type CaptureEvent =
   | 'connection_restored'
   | 'capture_failed'
   | 'capture_resumed'
-  | 'codec_changed';
+  | 'codec_changed'
+  | 'capture_failover';
 
 const log = logger('capture');
 
@@ -50,8 +52,11 @@ export class MonitorCapture {
     private readonly redis: RedisClient,
     readonly spec: CaptureSpec,
     private readonly config: Config,
+    private readonly lease: MonitorLease,
+    /** Redis refused a write because another process holds the lease: this capture has stopped. */
+    private readonly onFenced: (monitorId: number) => void = () => {},
   ) {
-    this.publisher = new Publisher(redis, spec.id, config.retention);
+    this.publisher = new Publisher(redis, spec.id, config.retention, lease, () => this.fenced());
     this.status = new StatusReporter(this.publisher, spec, config.capture);
     this.backoff = new Backoff(config.capture.reconnectMinMs, config.capture.reconnectMaxMs);
     this.label = String(spec.id);
@@ -67,11 +72,16 @@ export class MonitorCapture {
     this.lastConfig = stored ? configFromJson(JSON.parse(stored) as CodecConfigJson) : null;
     this.generation = this.lastConfig?.generation ?? 0;
     if (this.stopped) return;
+    if (this.lease.previousOwner !== '') {
+      this.m.failovers.inc({ monitor: this.label });
+      this.emit('capture_failover', `capture moved here from ${this.lease.previousOwner}, which stopped renewing its lease`);
+      log.warn('took over a monitor from a capture process that stopped renewing its lease', { monitor: this.spec.id, from: this.lease.previousOwner });
+    }
     this.status.start();
     this.running = this.run();
   }
 
-  /** Ends the loop (closing the camera), flushes Redis writes and leaves the status 'stopped'. */
+  /** Ends the loop (closing the camera), flushes Redis writes (bounded: Redis may be away) and leaves the status 'stopped'. */
   async stop(): Promise<void> {
     this.stopping.abort();
     await this.source?.close();
@@ -79,6 +89,15 @@ export class MonitorCapture {
     this.m.connected.set({ monitor: this.label }, 0);
     this.status.stop('stopped');
     await this.publisher.flush();
+  }
+
+  /** Another process writes this monitor now: stop the camera, write nothing more. */
+  private fenced(): void {
+    this.stopping.abort();
+    this.status.stop('stopped');
+    this.m.connected.set({ monitor: this.label }, 0);
+    this.source?.close().catch(() => undefined);
+    this.onFenced(this.spec.id);
   }
 
   private get stopped(): boolean {
@@ -135,7 +154,7 @@ export class MonitorCapture {
         dts: p.dtsUs,
         duration: p.durationUs,
       });
-      this.status.packet(p.data.length, captureTime);
+      this.status.packet(captureTime);
     }
   }
 

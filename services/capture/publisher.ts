@@ -1,12 +1,17 @@
 /**
- * Writes one monitor's packets, codec config, events and status to Redis.
- * Nothing here is awaited on the capture path: commands are pipelined by
- * ioredis and their replies counted when they come back. If Redis falls
- * behind, video is dropped until the next keyframe rather than queued
- * without bound.
+ * Writes one monitor's packets, codec config, events and status to Redis, as
+ * the holder of the monitor's lease: every write goes through a script that
+ * checks the lease's fencing token, so a capture that lost its lease cannot
+ * write. Nothing here is awaited on the capture path: commands are pipelined
+ * and their replies counted when they come back.
+ *
+ * When Redis cannot take a packet (slow, away, full, or it lost the
+ * monitor's history) video is dropped until the next keyframe, counted by
+ * reason, rather than queued without bound or published with a hole in a GOP.
  */
+import { randomBytes } from 'node:crypto';
 import { monitorKeys, MONITORS_KEY, MONITOR_NAMES_KEY, type MonitorKeys } from '../../shared/redis-keys.js';
-import { withScripts } from '../../shared/redis-scripts.js';
+import { scriptErrorCode, withScripts } from '../../shared/redis-scripts.js';
 import { configToJson, type CodecConfig } from '../../shared/codec.js';
 import { encodePacket, type Packet } from '../../shared/packet.js';
 import { captureMetrics } from '../../shared/metrics.js';
@@ -17,43 +22,62 @@ import { logger } from '../../shared/log.js';
 /** A packet as capture hands it over; the publisher adds the monitor id. */
 export type OutgoingPacket = Omit<Packet, 'kind' | 'monitorId'>;
 
-export type StatusRecord = {
-  monitor_id: number;
-  monitor_name: string;
-  state: 'connecting' | 'connected' | 'failed' | 'stopped';
-  fps: number;
-  kbps: number;
-  last_packet_time: number | null;
-  capture_node: string;
-  generation: number;
-  packets: number;
-  startup_time: number;
-  updated: number;
-};
+/** What the publisher can say about its writes, for the status record. */
+export type PublishState = 'ok' | 'backlog' | 'redis_full' | 'redis_error' | 'fenced';
+
+/** Why a packet was not published (the label of zmcast_capture_dropped_packets_total). */
+type DropReason = 'backlog' | 'redis_full' | 'redis_error' | 'no_keyframe';
+
+/** The lease this publisher writes under (see monitor-lease.ts). */
+export interface WriteLease {
+  readonly token: string;
+  readonly ttlMs: number;
+}
 
 /** Most packets allowed to wait for Redis before video is dropped. */
 const MAX_IN_FLIGHT = 250;
+/** Events kept waiting while Redis is away; past this the oldest wait is not worth more memory. */
+const MAX_PENDING = 1000;
+/** After Redis said it is full, keep one GOP per monitor for this long. */
+const FULL_BACKOFF_MS = 60_000;
 
 const log = logger('publisher');
+/** Monitors whose last write was refused for lack of memory, for the process-wide gauge. */
+const full = new Set<number>();
 
 export class Publisher {
   readonly keys: MonitorKeys;
+  /** Epochs this publisher may start: a random base and a counter, new for every write. */
+  private readonly epochBase = randomBytes(5).toString('hex');
+  private epochCount = 0;
   private readonly redis;
   private readonly label: string;
+  private readonly m = captureMetrics();
   private inFlight = 0;
   private skippingToKeyframe = false;
-  private readonly m = captureMetrics();
+  private skipReason: DropReason = 'backlog';
+  private configJson = '';
+  private fullUntil = 0;
+  private lastError: string | null = null;
+  private isFenced = false;
+  private statusPending = false;
+  private accepted = { packets: 0, bytes: 0 };
+  private readonly pending = new Set<Promise<unknown>>();
 
   constructor(
     redis: RedisClient,
     readonly monitorId: number,
     private readonly retention: Config['retention'],
+    private readonly lease: WriteLease,
+    /** Called once when Redis says another process holds the lease. */
+    private readonly onFenced: (holder: string) => void = () => {},
   ) {
     this.redis = withScripts(redis);
     this.keys = monitorKeys(monitorId);
     this.label = String(monitorId);
   }
 
+  /** Puts the monitor in the registry edges read; repeated by capture so a Redis restart heals. */
   async register(name: string): Promise<void> {
     await Promise.all([
       this.redis.sadd(MONITORS_KEY, String(this.monitorId)),
@@ -61,34 +85,42 @@ export class Publisher {
     ]);
   }
 
-  /** Codec config goes to the meta hash (for new readers) and inline in the stream (for live ones), in that order. */
+  /** register() without waiting, for the periodic re-assertion. */
+  reassert(name: string): void {
+    if (this.pending.size < MAX_PENDING) this.track(this.register(name));
+  }
+
+  /**
+   * The codec config of the generation that starts now. Written at once (for
+   * readers), and carried by every keyframe so a Redis that lost it gets it
+   * back before the keyframe that needs it.
+   */
   publishConfig(config: CodecConfig): void {
-    const json = JSON.stringify(configToJson(config));
-    this.track(this.redis.hset(this.keys.meta, 'config', json));
-    this.track(this.redis.xadd(this.keys.video, 'MAXLEN', '~', String(this.retention.maxEntries), '*', 'c', json));
+    this.configJson = JSON.stringify(configToJson(config));
+    this.track(this.write(Buffer.alloc(0), false));
   }
 
   publishPacket(p: OutgoingPacket): void {
+    if (this.isFenced) return;
     if (p.keyframe) this.skippingToKeyframe = false;
-    if (this.skippingToKeyframe || this.inFlight >= MAX_IN_FLIGHT) {
-      this.skippingToKeyframe = true;
-      this.m.dropped.inc({ monitor: this.label });
+    if (this.inFlight >= MAX_IN_FLIGHT) this.skipTo('backlog');
+    if (this.skippingToKeyframe) {
+      this.m.dropped.inc({ monitor: this.label, reason: this.skipReason });
       return;
     }
     const bytes = encodePacket({ ...p, monitorId: this.monitorId });
     const started = performance.now();
     this.inFlight++;
     this.m.inFlight.set({ monitor: this.label }, this.inFlight);
-    // Only keyframes move the retention window, so only they need the script;
-    // a plain XADD costs Redis about a quarter less CPU.
-    const write = p.keyframe
-      ? this.redis.zmPublish(this.keys.video, this.keys.keyframes, this.keys.meta, bytes, '1',
-        this.retention.gops, this.retention.seconds * 1000, this.retention.maxEntries)
-      : this.redis.xadd(this.keys.video, 'MAXLEN', '~', String(this.retention.maxEntries), '*', 'p', bytes);
-    write
+    this.write(bytes, p.keyframe)
       .then(
-        () => this.m.publishLatency.observe({ monitor: this.label }, (performance.now() - started) / 1000),
-        (err) => this.failed(err),
+        () => {
+          this.accepted.packets++;
+          this.accepted.bytes += p.data.length;
+          this.m.publishLatency.observe({ monitor: this.label }, (performance.now() - started) / 1000);
+          if (p.keyframe) this.recovered();
+        },
+        (err) => this.refused(err),
       )
       .finally(() => {
         this.inFlight--;
@@ -99,32 +131,112 @@ export class Publisher {
   }
 
   event(event: string, message: string, generation: number): void {
+    if (this.isFenced) return;
     this.m.events.inc({ monitor: this.label, event });
+    if (this.pending.size >= MAX_PENDING) return; // Redis has been away long: the status says so
     const json = JSON.stringify({ event, message, time: Date.now(), generation });
-    this.track(this.redis.xadd(this.keys.events, 'MAXLEN', '~', String(this.retention.events), '*', 'e', json));
+    this.track(this.redis.zmEvent(this.keys.events, this.keys.meta, this.keys.lease,
+      json, this.lease.token, this.nextEpoch(), this.retention.events));
   }
 
-  status(record: StatusRecord, ttlMs: number): void {
-    this.track(this.redis.set(this.keys.status, JSON.stringify(record), 'PX', ttlMs));
+  /** One status write at a time: while Redis is away they would only pile up. */
+  status(record: object, ttlMs: number): void {
+    if (this.isFenced || this.statusPending) return;
+    this.statusPending = true;
+    this.track(this.redis.zmStatus(this.keys.status, this.keys.lease, JSON.stringify(record), this.lease.token, ttlMs)
+      .finally(() => (this.statusPending = false)));
   }
 
-  /** Resolves once every write sent so far has been answered. */
-  async flush(): Promise<void> {
-    while (this.inFlight > 0 || this.pending.size > 0) {
-      await Promise.allSettled([...this.pending]);
-      if (this.inFlight > 0) await new Promise((r) => setTimeout(r, 5));
+  /** Packets and payload bytes Redis accepted since the last call (what viewers can get). */
+  takeAccepted(): { packets: number; bytes: number } {
+    const a = this.accepted;
+    this.accepted = { packets: 0, bytes: 0 };
+    return a;
+  }
+
+  /** How writes are going, for the status record. */
+  get state(): PublishState {
+    if (this.isFenced) return 'fenced';
+    if (this.lastError === 'OOM') return 'redis_full';
+    if (this.lastError !== null) return 'redis_error';
+    if (this.skippingToKeyframe && this.skipReason === 'backlog') return 'backlog';
+    return 'ok';
+  }
+
+  get fenced(): boolean {
+    return this.isFenced;
+  }
+
+  /** Resolves once every write sent so far has been answered, or after `timeoutMs` (Redis may be away). */
+  async flush(timeoutMs = 2000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while ((this.inFlight > 0 || this.pending.size > 0) && Date.now() < deadline) {
+      await Promise.race([
+        Promise.allSettled([...this.pending]),
+        new Promise((r) => setTimeout(r, Math.min(50, Math.max(1, deadline - Date.now())))),
+      ]);
     }
   }
 
-  private readonly pending = new Set<Promise<unknown>>();
+  private write(bytes: Buffer, keyframe: boolean): Promise<string> {
+    // One GOP per monitor while Redis is short of memory; the full window again once it has room.
+    const gops = Date.now() < this.fullUntil ? 1 : this.retention.gops;
+    return this.redis.zmPublish(this.keys.video, this.keys.keyframes, this.keys.meta, this.keys.lease,
+      bytes, keyframe ? '1' : '0', this.lease.token, this.lease.ttlMs, this.nextEpoch(),
+      keyframe || bytes.length === 0 ? this.configJson : '', gops, this.retention.seconds * 1000, this.retention.maxEntries);
+  }
+
+  /** Starts this monitor's history in Redis if Redis has none (new, or lost in a restart): never the same twice. */
+  private nextEpoch(): string {
+    return this.epochBase + (this.epochCount++ % 0xffffff).toString(16).padStart(6, '0');
+  }
+
+  private skipTo(reason: DropReason): void {
+    if (!this.skippingToKeyframe || reason !== 'backlog') this.skipReason = reason;
+    this.skippingToKeyframe = true;
+  }
 
   private track(p: Promise<unknown>): void {
-    const tracked = p.catch((err) => this.failed(err)).finally(() => this.pending.delete(tracked));
+    const tracked = p.catch((err) => this.refused(err)).finally(() => this.pending.delete(tracked));
     this.pending.add(tracked);
   }
 
-  private failed(err: unknown): void {
-    this.m.publishErrors.inc({ monitor: this.label });
-    log.warn('redis write failed', { monitor: this.monitorId, error: (err as Error).message });
+  private refused(err: unknown): void {
+    const code = scriptErrorCode(err);
+    this.m.publishErrors.inc({ monitor: this.label, code });
+    if (code === 'FENCED') {
+      this.m.fencedWrites.inc({ monitor: this.label });
+      return this.fence((err as Error).message.slice('FENCED '.length));
+    }
+    if (code === 'NOKEYFRAME') return this.skipTo('no_keyframe');
+    if (code === 'OOM') {
+      this.skipTo('redis_full');
+      this.fullUntil = Date.now() + FULL_BACKOFF_MS;
+      full.add(this.monitorId);
+      this.m.redisFull.set(full.size > 0 ? 1 : 0);
+      // Retention normally moves only inside the publish script, which a full Redis refuses.
+      if (this.lastError !== 'OOM') this.track(this.redis.zmTrim(this.keys.video, this.keys.keyframes, this.keys.meta, 1));
+    } else {
+      this.skipTo('redis_error');
+    }
+    if (this.lastError !== code) {
+      log.warn('redis refused writes; dropping video until the next keyframe it takes', { monitor: this.monitorId, code, error: (err as Error).message });
+    }
+    this.lastError = code;
+  }
+
+  private recovered(): void {
+    if (this.lastError === null) return;
+    log.info('redis takes writes again', { monitor: this.monitorId, after: this.lastError });
+    this.lastError = null;
+    full.delete(this.monitorId);
+    this.m.redisFull.set(full.size > 0 ? 1 : 0);
+  }
+
+  private fence(holder: string): void {
+    if (this.isFenced) return;
+    this.isFenced = true;
+    log.warn('another capture holds this monitor\'s lease; this one stops writing', { monitor: this.monitorId, holder });
+    this.onFenced(holder);
   }
 }

@@ -1,10 +1,14 @@
 /**
  * The monitor's status record: written every statusIntervalMs with a TTL, so
- * a capture node that dies leaves no status behind, only silence. fps and kbps
- * are measured over the last interval, not averaged since start.
+ * a capture node that dies leaves no status behind, and edges call a record
+ * older than two intervals stale. fps and kbps count what Redis accepted over
+ * the last interval (what viewers can get), not what the camera sent. Each
+ * write also re-asserts the monitor in the registry, so a Redis that restarted
+ * empty knows every monitor again within one interval.
  */
 import type { Config, MonitorSpec } from '../../shared/config.js';
-import type { Publisher, StatusRecord } from './publisher.js';
+import type { StatusRecord } from '../../shared/status-record.js';
+import type { Publisher } from './publisher.js';
 
 export type CaptureState = StatusRecord['state'];
 
@@ -12,8 +16,6 @@ export class StatusReporter {
   private state: CaptureState = 'connecting';
   private generation = 0;
   private packets = 0;
-  private intervalPackets = 0;
-  private intervalBytes = 0;
   private intervalStart = performance.now();
   private fps = 0;
   private kbps = 0;
@@ -32,6 +34,7 @@ export class StatusReporter {
     this.timer = setInterval(() => {
       this.measure();
       this.write();
+      this.publisher.reassert(this.spec.name);
     }, this.config.statusIntervalMs);
     this.timer.unref();
   }
@@ -52,20 +55,18 @@ export class StatusReporter {
   }
 
   /** Hot path: counters only. */
-  packet(bytes: number, time: number): void {
+  packet(time: number): void {
     this.packets++;
-    this.intervalPackets++;
-    this.intervalBytes += bytes;
     this.lastPacketTime = time;
   }
 
   private measure(): void {
     const now = performance.now();
     const seconds = Math.max(0.001, (now - this.intervalStart) / 1000);
-    this.fps = round2(this.intervalPackets / seconds);
-    this.kbps = round2((this.intervalBytes * 8) / 1000 / seconds);
+    const accepted = this.publisher.takeAccepted();
+    this.fps = round2(accepted.packets / seconds);
+    this.kbps = round2((accepted.bytes * 8) / 1000 / seconds);
     this.intervalStart = now;
-    this.intervalPackets = this.intervalBytes = 0;
   }
 
   /** State changes are written at once, with the rates of the last full interval. */
@@ -74,6 +75,7 @@ export class StatusReporter {
       monitor_id: this.spec.id,
       monitor_name: this.spec.name,
       state: this.state,
+      publishing: this.publisher.state,
       fps: this.fps,
       kbps: this.kbps,
       last_packet_time: this.lastPacketTime,
@@ -82,6 +84,7 @@ export class StatusReporter {
       packets: this.packets,
       startup_time: this.startupTime,
       updated: Date.now(),
+      interval_ms: this.config.statusIntervalMs,
     };
     this.publisher.status(record, this.config.statusTtlMs);
   }

@@ -105,7 +105,7 @@ export class ClientSession implements Outlet {
 
   private onMessage(data: RawData, isBinary: boolean): void {
     if (this.closed) return;
-    if (!this.takeToken()) return;
+    if (!this.takeToken(isBinary ? undefined : data)) return;
     // Commands run one after another so replies come back in the order asked.
     this.queue = this.queue.then(() => this.handle(data, isBinary)).catch((err) => this.fail(err));
   }
@@ -132,7 +132,7 @@ export class ClientSession implements Outlet {
   }
 
   /** Token bucket: a burst of twice the rate, refilled continuously. */
-  private takeToken(): boolean {
+  private takeToken(data?: RawData): boolean {
     const now = Date.now();
     const rate = this.limits.commandsPerSecond;
     this.tokens = Math.min(rate * 2, this.tokens + ((now - this.lastRefill) / 1000) * rate);
@@ -148,8 +148,9 @@ export class ClientSession implements Outlet {
     }
     if (++this.refusedThisSecond > rate * FLOOD_FACTOR) {
       this.close(CloseCode.RateLimited, 'command flood', 'rate_limited');
-    } else if (this.refusedThisSecond === 1) {
-      this.fail(new ProtocolError(ErrorCode.RateLimited, `More than ${rate} commands per second`));
+    } else {
+      // Every command gets exactly one answer, so a client waiting on a request_id never hangs.
+      this.fail(new ProtocolError(ErrorCode.RateLimited, `More than ${rate} commands per second`, requestIdOf(data)));
     }
     return false;
   }
@@ -196,7 +197,7 @@ export class ClientSession implements Outlet {
       this.subs.set(key, this.statusSubscription(monitorId, cmd.intervalMs));
     } else if (cmd.topic === 'events') {
       this.ack('subscribe', 'events', 0, monitorId, requestId);
-      this.subs.set(key, this.eventsSubscription(monitorId, cmd.since));
+      this.subs.set(key, this.eventsSubscription(monitorId, cmd.since, cmd.epoch));
     } else {
       this.ack('subscribe', 'stream', 0, monitorId, requestId);
       this.subs.set(key, this.videoSubscription(monitorId, requestId));
@@ -204,39 +205,52 @@ export class ClientSession implements Outlet {
   }
 
   private statusSubscription(monitorId: number, intervalMs: number): Subscription {
-    const push = () => this.hub.directory.status(monitorId).then((s) => this.sendJson(s), (err) => this.fail(err));
+    // One push at a time: while Redis is slow the directory answers stale within a bound, never in a pile.
+    let pending = false;
+    const push = () => {
+      if (pending) return;
+      pending = true;
+      this.hub.directory.status(monitorId)
+        .then((s) => this.sendJson(s), (err) => this.fail(err))
+        .finally(() => (pending = false));
+    };
     push();
     const timer = setInterval(push, intervalMs);
     return { monitorId, close: () => clearInterval(timer) };
   }
 
-  private eventsSubscription(monitorId: number, since?: string): Subscription {
-    const entry = this.hub.acquireEvents(monitorId);
+  private eventsSubscription(monitorId: number, since?: string, epoch?: string): Subscription {
+    const use = this.hub.acquireEvents(monitorId);
     const sub: EventsSubscriber = {
-      deliverEvent: (e: MonitorEvent) => !this.closed && writeFrames(this.socket, [e.frame]),
+      deliverEvent: (e: MonitorEvent) => {
+        if (!this.closed) writeFrames(this.socket, [e.frame]);
+      },
       gap: (oldest) => this.fail(new ProtocolError(ErrorCode.EventsExpired,
         `Events before ${oldest} are no longer retained; some after since may be missing`, undefined, monitorId)),
+      historyLost: (current) => this.fail(new ProtocolError(ErrorCode.HistoryLost,
+        `Redis lost the history since names; what happened in between is unknown. Epoch now ${current ?? 'not started'}: every retained event follows`,
+        undefined, monitorId)),
     };
-    entry.ready.then(() => entry.channel.add(sub, since)).catch((err) => this.fail(err));
+    use.ready.then(() => use.channel.add(sub, since, epoch)).catch((err) => this.fail(err));
     return {
       monitorId,
       close: () => {
-        entry.channel.remove(sub);
-        this.hub.releaseEvents(monitorId);
+        use.channel.remove(sub);
+        use.release();
       },
     };
   }
 
   private videoSubscription(monitorId: number, requestId?: RequestId): Subscription {
-    const entry = this.hub.acquireVideo(monitorId);
+    const use = this.hub.acquireVideo(monitorId);
     const sub = new VideoSubscription(this, monitorId, this.limits, this.format === 'zoneminder' ? requestId : undefined);
-    entry.channel.add(sub);
-    entry.ready.catch((err) => this.fail(err));
+    use.channel.add(sub);
+    use.ready.catch((err) => this.fail(err));
     return {
       monitorId,
       close: () => {
-        entry.channel.remove(sub);
-        this.hub.releaseVideo(monitorId);
+        use.channel.remove(sub);
+        use.release();
       },
     };
   }
@@ -276,6 +290,17 @@ export class ClientSession implements Outlet {
     if (!(err instanceof ProtocolError)) log.error('command failed', { error: (err as Error)?.stack ?? String(err) });
     this.m.errors.inc({ code: e.code });
     this.sendJson(errorReply(e));
+  }
+}
+
+/** The request_id of a refused command, when it is small enough to look at. */
+function requestIdOf(data?: RawData): RequestId | undefined {
+  if (!data || (data as Buffer).length > 4096) return undefined;
+  try {
+    const id = (JSON.parse(data.toString()) as { request_id?: unknown }).request_id;
+    return typeof id === 'string' || typeof id === 'number' ? id : undefined;
+  } catch {
+    return undefined;
   }
 }
 

@@ -27,6 +27,9 @@ import type { WireFormat } from './video-subscription.js';
 
 const log = logger('edge');
 const PER_MONITOR_PATH = /^\/monitors\/(\d{1,9})\/ws$/;
+const READY_PING_MS = 1000;
+/** A refused client gets this long to read the answer before its socket is destroyed. */
+const REFUSAL_LINGER_MS = 1000;
 
 export class EdgeServer {
   readonly http: Server;
@@ -39,6 +42,7 @@ export class EdgeServer {
   private readonly files = loadStaticFiles();
   private readonly tls: TlsServer | null;
   private readonly m = edgeMetrics();
+  private draining = false;
 
   constructor(
     private readonly redis: RedisClient,
@@ -55,7 +59,13 @@ export class EdgeServer {
       clientTracking: true,
       handleProtocols: (offered) => chooseSubprotocol(offered),
     });
-    const handler = (req: IncomingMessage, res: ServerResponse) => void this.onRequest(req, res);
+    const handler = (req: IncomingMessage, res: ServerResponse) => {
+      this.onRequest(req, res).catch((err) => {
+        log.error('request failed', { path: (req.url ?? '/').split('?')[0], error: (err as Error).stack });
+        if (!res.headersSent) reply(res, 500, 'Internal error');
+        else res.destroy();
+      });
+    };
     // A client must send its whole upgrade request in time; half-open handshakes are cut.
     // Node checks these timeouts only every connectionsCheckingInterval (30 s by
     // default), which would let a silent socket live three times the setting.
@@ -85,13 +95,23 @@ export class EdgeServer {
     });
   }
 
-  async close(): Promise<void> {
+  /**
+   * Drains: stops accepting, tells every client to reconnect elsewhere (1012,
+   * service restart), waits up to `graceMs` for them to go, then cuts the rest.
+   */
+  async close(graceMs = 2000): Promise<void> {
+    this.draining = true;
     for (const t of this.timers) clearInterval(t);
     this.tls?.close();
-    for (const ws of this.wss.clients) ws.close(CloseCode.GoingAway, 'edge shutting down');
+    const closed = new Promise<void>((resolve) => this.http.close(() => resolve()));
+    const clients = [...this.wss.clients];
+    for (const ws of clients) ws.close(CloseCode.ServiceRestart, 'edge restarting: reconnect');
+    const deadline = Date.now() + graceMs;
+    while (clients.some((ws) => ws.readyState !== ws.CLOSED) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    for (const ws of clients) if (ws.readyState !== ws.CLOSED) ws.terminate();
     await this.hub.stop();
     this.http.closeAllConnections();
-    await new Promise<void>((resolve) => this.http.close(() => resolve()));
+    await closed;
   }
 
   private async onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -99,12 +119,9 @@ export class EdgeServer {
     if (req.method !== 'GET' && req.method !== 'HEAD') return reply(res, 405, 'Method not allowed');
     if (path === '/healthz') return reply(res, 200, 'ok');
     if (path === '/readyz') {
-      const ok = await Promise.race([
-        this.redis.ping().then(() => true, () => false),
-        new Promise<boolean>((r) => setTimeout(() => r(false), 1000).unref()),
-      ]);
+      const problem = this.draining ? 'draining' : await this.redisProblem();
       const warnings = this.auth.status().warnings.map((w) => `warning: ${w}\n`).join('');
-      return reply(res, ok ? 200 : 503, `${ok ? 'ready' : 'redis unreachable'}\nauth: ${this.auth.mode}\n${warnings}`);
+      return reply(res, problem ? 503 : 200, `${problem ?? 'ready'}\nauth: ${this.auth.mode}\n${warnings}`);
     }
     if (path === '/metrics') {
       res.writeHead(200, { 'content-type': registry.contentType });
@@ -112,8 +129,10 @@ export class EdgeServer {
       return;
     }
     if (path === '/monitors') {
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify(await this.hub.directory.list()));
+      const { monitors, stale } = await this.hub.directory.list();
+      // Redis did not answer in time: the last list this edge read, said to be stale (RFC 7234 Warning 110).
+      res.writeHead(200, { 'content-type': 'application/json', ...(stale ? { warning: '110 - "Response is Stale"' } : {}) });
+      res.end(JSON.stringify(stale ? monitors.map((m) => ({ ...m, stale: true })) : monitors));
       return;
     }
     const file = this.files.get(path);
@@ -125,8 +144,20 @@ export class EdgeServer {
     reply(res, 404, 'Not found');
   }
 
+  /** Why this edge cannot serve now, within a bounded time; null when it can. */
+  private async redisProblem(): Promise<string | null> {
+    const answered = await Promise.race([
+      this.redis.ping().then(() => true, () => false),
+      new Promise<boolean>((r) => setTimeout(() => r(false), READY_PING_MS).unref()),
+    ]);
+    if (!answered) return 'redis unreachable';
+    if (!this.hub.readersHealthy) return 'redis reads are stalled';
+    return null;
+  }
+
   private async onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     socket.on('error', () => socket.destroy());
+    if (this.draining) return refuse(socket, 503, 'Service Unavailable', 'Edge restarting', 'draining', this.m);
     const url = new URL(req.url ?? '/', 'http://edge.invalid');
     let format: WireFormat;
     let monitorId: number | undefined;
@@ -243,4 +274,6 @@ function refuse(socket: Duplex, status: number, statusText: string, body: string
   if (socket.destroyed) return;
   const text = `${body}\n`;
   socket.end(`HTTP/1.1 ${status} ${statusText}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`);
+  // Its connection slot is already free: a client that never closes must not keep the descriptor.
+  setTimeout(() => socket.destroy(), REFUSAL_LINGER_MS).unref();
 }

@@ -4,6 +4,10 @@
  * everything after that id still retained, in order, each exactly once, then
  * joins the live flow: live events arriving during its catch-up are held and
  * deduplicated by id.
+ *
+ * Every event carries the epoch of the history it belongs to. A `since` from
+ * another epoch (Redis lost the history it named) gets a `history_lost`
+ * notice and then the whole new history, never a silent gap.
  */
 import type { MonitorKeys } from '../../shared/redis-keys.js';
 import type { RedisClient } from '../../shared/redis.js';
@@ -14,6 +18,7 @@ import { textFrame, type Frame } from './frame.js';
 
 export interface MonitorEvent {
   id: string;
+  epoch: string;
   frame: Frame;
 }
 
@@ -21,6 +26,8 @@ export interface EventsSubscriber {
   deliverEvent(event: MonitorEvent): void;
   /** `since` is older than the oldest retained event: some events after it may be gone. */
   gap(oldestRetained: string): void;
+  /** `since` belongs to a history Redis lost: what happened in between is unknown. */
+  historyLost(epoch: string | null): void;
 }
 
 interface Member {
@@ -30,11 +37,13 @@ interface Member {
   lastId: string;
 }
 
+const START_RETRY_MAX_MS = 1000;
 const log = logger('events-channel');
 
 export class EventsChannel {
   private readonly members = new Map<EventsSubscriber, Member>();
   private stopped = false;
+  private epoch: string | null = null;
 
   constructor(
     readonly monitorId: number,
@@ -47,10 +56,26 @@ export class EventsChannel {
     return this.members.size;
   }
 
+  /** Follows the stream from its newest event; retries until Redis answers. */
   async start(): Promise<void> {
-    const last = (await this.redis.xrevrange(this.keys.events, '+', '-', 'COUNT', 1)) as [string, string[]][];
-    if (this.stopped) return;
-    this.reader.add(this.keys.events, last[0]?.[0] ?? '0-0', (entries) => this.onEntries(entries));
+    for (let attempt = 0; !this.stopped; attempt++) {
+      try {
+        const [last, epoch] = await Promise.all([
+          this.redis.xrevrange(this.keys.events, '+', '-', 'COUNT', 1) as Promise<[string, string[]][]>,
+          this.redis.hget(this.keys.meta, 'epoch'),
+        ]);
+        if (this.stopped) return;
+        this.epoch = epoch;
+        this.reader.add(this.keys.events, last[0]?.[0] ?? '0-0', {
+          onEntries: (entries) => this.onEntries(entries),
+          resume: (lastId) => this.resume(lastId),
+        });
+        return;
+      } catch (err) {
+        if (attempt === 0) log.warn('cannot follow the monitor\'s events yet; retrying', { monitor: this.monitorId, error: (err as Error).message });
+        await new Promise((r) => setTimeout(r, Math.min(START_RETRY_MAX_MS, 50 * 2 ** attempt)));
+      }
+    }
   }
 
   stop(): void {
@@ -60,21 +85,31 @@ export class EventsChannel {
   }
 
   /** Joins live at once; with `since`, first replays what came after it. */
-  async add(sub: EventsSubscriber, since?: string): Promise<void> {
+  async add(sub: EventsSubscriber, since?: string, epoch?: string): Promise<void> {
     const member: Member = { sub, held: since ? [] : null, lastId: since ?? '0-0' };
     this.members.set(sub, member);
     if (!since) return;
-    const [first, entries] = await Promise.all([
+    const [first, current] = await Promise.all([
       this.redis.xrange(this.keys.events, '-', '+', 'COUNT', 1) as Promise<[string, string[]][]>,
-      this.redis.xrangeBuffer(this.keys.events, `(${since}`, '+') as Promise<StreamEntry[]>,
+      this.redis.hget(this.keys.meta, 'epoch'),
     ]);
+    if (this.members.get(sub) !== member) return;
+    let from = since;
+    if (epoch !== undefined && epoch !== current) {
+      // Ids of the lost history say nothing about the new one: replay all of it.
+      sub.historyLost(current);
+      from = '0-0';
+      member.lastId = '0-0';
+    } else {
+      // Trimming removes the oldest first: once `since` itself is gone, so may be what followed it.
+      const oldest = first[0]?.[0];
+      if (oldest && compareIds(oldest, since) > 0) sub.gap(oldest);
+    }
+    const entries = (await this.redis.xrangeBuffer(this.keys.events, `(${from}`, '+')) as StreamEntry[];
     if (this.members.get(sub) !== member) return;
     const held = member.held ?? [];
     member.held = null;
-    // Trimming removes the oldest first: once `since` itself is gone, so may be what followed it.
-    const oldest = first[0]?.[0];
-    if (oldest && compareIds(oldest, since) > 0) sub.gap(oldest);
-    for (const e of entries) this.send(member, toEvent(this.monitorId, e));
+    for (const e of entries) this.send(member, toEvent(this.monitorId, e, current ?? ''));
     for (const e of held) this.send(member, e);
   }
 
@@ -82,15 +117,34 @@ export class EventsChannel {
     this.members.delete(sub);
   }
 
+  /** After the reader lost Redis: read on in the same history, or tell members it is gone. */
+  private async resume(lastId: string): Promise<string> {
+    const epoch = await this.redis.hget(this.keys.meta, 'epoch');
+    if (epoch !== null && epoch === this.epoch) return lastId;
+    this.changed(epoch);
+    return '0-0';
+  }
+
+  private changed(epoch: string | null): void {
+    if (this.epoch !== null && epoch !== this.epoch) {
+      for (const member of this.members.values()) {
+        member.sub.historyLost(epoch);
+        member.lastId = '0-0';
+      }
+    }
+    this.epoch = epoch;
+  }
+
   private onEntries(entries: StreamEntry[]): void {
     for (const entry of entries) {
       let event: MonitorEvent;
       try {
-        event = toEvent(this.monitorId, entry);
+        event = toEvent(this.monitorId, entry, this.epoch ?? '');
       } catch (err) {
         log.warn('skipping malformed event', { monitor: this.monitorId, error: (err as Error).message });
         continue;
       }
+      if (event.epoch !== this.epoch) this.changed(event.epoch);
       for (const member of this.members.values()) {
         if (member.held) member.held.push(event);
         else this.send(member, event);
@@ -105,9 +159,11 @@ export class EventsChannel {
   }
 }
 
-function toEvent(monitorId: number, [idBuf, fields]: StreamEntry): MonitorEvent {
+/** Fields: `e` the event JSON, `h` the epoch (events written before epochs existed have none). */
+function toEvent(monitorId: number, [idBuf, fields]: StreamEntry, defaultEpoch: string): MonitorEvent {
   const id = idBuf.toString();
   const body = JSON.parse(fields[1].toString()) as { event: string; message: string; time: number; generation: number };
+  const epoch = fields[2]?.toString() === 'h' ? fields[3].toString() : defaultEpoch;
   const reply: EventReply = {
     type: 'event',
     monitor_id: monitorId,
@@ -116,6 +172,7 @@ function toEvent(monitorId: number, [idBuf, fields]: StreamEntry): MonitorEvent 
     id,
     time: body.time,
     generation: body.generation,
+    epoch,
   };
-  return { id, frame: textFrame(JSON.stringify(reply)) };
+  return { id, epoch, frame: textFrame(JSON.stringify(reply)) };
 }

@@ -12,7 +12,7 @@ import { logger } from '../../shared/log.js';
 import { StreamReader } from './stream-reader.js';
 import { VideoChannel } from './video-channel.js';
 import { EventsChannel } from './events-channel.js';
-import { MonitorDirectory } from './monitor-directory.js';
+import { MonitorDirectory, within } from './monitor-directory.js';
 
 const LINGER_MS = 10_000;
 const QUEUE_DEPTH_EVERY_MS = 5_000;
@@ -25,39 +25,47 @@ interface Entry<T> {
   linger: NodeJS.Timeout | null;
 }
 
+/** One use of a channel; release() gives back exactly this use, of exactly this channel. */
+export interface ChannelUse<T> {
+  channel: T;
+  ready: Promise<void>;
+  release(): void;
+}
+
 export class Hub {
   readonly directory: MonitorDirectory;
   private readonly video = new Map<number, Entry<VideoChannel>>();
   private readonly events = new Map<number, Entry<EventsChannel>>();
   private readonly readers = new Map<string, StreamReader>();
   private readonly depthTimer: NodeJS.Timeout;
+  private readonly m = edgeMetrics();
 
   constructor(readonly redis: RedisClient) {
     this.directory = new MonitorDirectory(redis);
+    // sampleQueueDepth() catches its own errors.
     this.depthTimer = setInterval(() => void this.sampleQueueDepth(), QUEUE_DEPTH_EVERY_MS).unref();
   }
 
   /** Takes a use of the monitor's video channel (starting it if needed). */
-  acquireVideo(monitorId: number): Entry<VideoChannel> {
+  acquireVideo(monitorId: number): ChannelUse<VideoChannel> {
     return this.acquire(this.video, monitorId, () => {
       const keys = monitorKeys(monitorId);
       return new VideoChannel(monitorId, keys, this.redis, this.readerFor(monitorId));
     });
   }
 
-  releaseVideo(monitorId: number): void {
-    this.release(this.video, monitorId);
-  }
-
-  acquireEvents(monitorId: number): Entry<EventsChannel> {
+  acquireEvents(monitorId: number): ChannelUse<EventsChannel> {
     return this.acquire(this.events, monitorId, () => {
       const keys = monitorKeys(monitorId);
       return new EventsChannel(monitorId, keys, this.redis, this.readerFor(monitorId));
     });
   }
 
-  releaseEvents(monitorId: number): void {
-    this.release(this.events, monitorId);
+  /** Every reader gets answers from Redis in time (or has nothing to read). */
+  get readersHealthy(): boolean {
+    const healthy = [...this.readers.values()].every((r) => r.healthy);
+    this.m.readerHealthy.set(healthy ? 1 : 0);
+    return healthy;
   }
 
   /** A running video channel, if this edge has one, for one-shot requests. */
@@ -69,7 +77,8 @@ export class Hub {
   async currentConfig(monitorId: number): Promise<CodecConfig | null> {
     const local = this.video.get(monitorId)?.channel.codecConfig;
     if (local) return local;
-    const json = await this.redis.hget(monitorKeys(monitorId).meta, 'config');
+    // Unknown while Redis does not answer: the subscription starts and gets the config when it comes.
+    const json = await within(this.redis.hget(monitorKeys(monitorId).meta, 'config'));
     return json ? configFromJson(JSON.parse(json) as CodecConfigJson) : null;
   }
 
@@ -105,14 +114,13 @@ export class Hub {
     return reader;
   }
 
-  private acquire<T extends VideoChannel | EventsChannel>(map: Map<number, Entry<T>>, id: number, make: () => T): Entry<T> {
+  private acquire<T extends VideoChannel | EventsChannel>(map: Map<number, Entry<T>>, id: number, make: () => T): ChannelUse<T> {
     let entry = map.get(id);
     if (!entry) {
       const channel = make();
+      // start() retries until Redis answers; it only fails on a bug.
       const ready = channel.start().catch((err) => {
-        log.error('channel failed to start', { monitor: id, error: (err as Error).message });
-        map.delete(id);
-        channel.stop();
+        log.error('channel failed to start', { monitor: id, error: (err as Error).stack });
         throw err;
       });
       entry = { channel, ready, users: 0, linger: null };
@@ -123,22 +131,42 @@ export class Hub {
       entry.linger = null;
     }
     entry.users++;
-    return entry;
+    const held = entry;
+    let released = false;
+    return {
+      channel: held.channel,
+      ready: held.ready,
+      release: () => {
+        if (released) return;
+        released = true;
+        this.release(map, id, held);
+      },
+    };
   }
 
-  private release<T extends VideoChannel | EventsChannel>(map: Map<number, Entry<T>>, id: number): void {
-    const entry = map.get(id);
-    if (!entry || --entry.users > 0) return;
+  private release<T extends VideoChannel | EventsChannel>(map: Map<number, Entry<T>>, id: number, entry: Entry<T>): void {
+    if (--entry.users > 0) return;
     entry.linger = setTimeout(() => {
-      if (entry.users > 0 || map.get(id) !== entry) return;
-      map.delete(id);
+      if (entry.users > 0) return;
+      if (map.get(id) === entry) map.delete(id);
       entry.channel.stop();
+      this.dropIdleReader(id);
     }, LINGER_MS);
     entry.linger.unref();
   }
 
+  /** On a Cluster each monitor has its own reader: stop it once neither channel uses it. */
+  private dropIdleReader(id: number): void {
+    if (!isCluster(this.redis) || this.video.has(id) || this.events.has(id)) return;
+    const key = `m:${id}`;
+    const reader = this.readers.get(key);
+    if (!reader || reader.size > 0) return;
+    this.readers.delete(key);
+    reader.stop().catch((err) => log.warn('stopping a reader failed', { monitor: id, error: (err as Error).message }));
+  }
+
   private async sampleQueueDepth(): Promise<void> {
-    const m = edgeMetrics();
+    const m = this.m;
     await Promise.all([...this.video.keys()].map(async (id) => {
       try {
         m.streamLength.set({ monitor: String(id) }, await this.redis.xlen(monitorKeys(id).video));

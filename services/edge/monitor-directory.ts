@@ -2,62 +2,126 @@
  * What the edge knows about monitors: whether one exists, its name and its
  * status. Answers are cached briefly and concurrent asks share one Redis
  * read, so status subscriptions cost Redis nothing per viewer.
+ *
+ * Every answer comes within ANSWER_WITHIN_MS: when Redis is slow or away the
+ * edge answers from what it knew last, marked stale, instead of hanging.
+ * "Unknown" is never cached for long, so a Redis that restarted empty (and
+ * is refilled by capture within a second) does not turn into unknown monitors.
  */
 import { monitorKeys, MONITORS_KEY, MONITOR_NAMES_KEY } from '../../shared/redis-keys.js';
 import type { RedisClient } from '../../shared/redis.js';
-import type { StatusReply } from '../../shared/protocol.js';
-import type { StatusRecord } from '../capture/publisher.js';
+import { ErrorCode, ProtocolError, type StatusReply } from '../../shared/protocol.js';
+import type { StatusRecord } from '../../shared/status-record.js';
 
 const EXISTS_TTL_MS = 5000;
+const MISSING_TTL_MS = 500;
 const STATUS_TTL_MS = 100;
+export const ANSWER_WITHIN_MS = 1000;
+/** Unknown ids from hostile clients must not grow the caches forever. */
+const MAX_CACHED = 10_000;
 
 interface Cached<T> {
   at: number;
+  ttl: number;
   value: Promise<T>;
+}
+
+export interface MonitorListing {
+  monitors: { id: number; name: string }[];
+  /** Redis did not answer in time: this is the last list the edge read. */
+  stale: boolean;
 }
 
 export class MonitorDirectory {
   private readonly known = new Map<number, Cached<boolean>>();
   private readonly statuses = new Map<number, Cached<StatusReply>>();
+  private readonly lastStatus = new Map<number, StatusReply>();
+  private readonly lastExists = new Map<number, boolean>();
+  private lastList: MonitorListing['monitors'] | null = null;
 
   constructor(private readonly redis: RedisClient) {}
 
+  /** Rejects with `unavailable` only when Redis is away and the edge never knew the monitor. */
   exists(monitorId: number): Promise<boolean> {
-    return cached(this.known, monitorId, EXISTS_TTL_MS, async () =>
-      (await this.redis.sismember(MONITORS_KEY, String(monitorId))) === 1);
+    return cached(this.known, monitorId, async () => {
+      const read = Promise.all([
+        this.redis.sismember(MONITORS_KEY, String(monitorId)),
+        this.redis.exists(monitorKeys(monitorId).meta),
+      ]).then(([member, meta]) => member === 1 || meta === 1);
+      const fresh = await within(read);
+      if (fresh === undefined) {
+        const last = this.lastExists.get(monitorId);
+        if (last === undefined) throw new ProtocolError(ErrorCode.Unavailable, 'Redis is not answering; try again shortly', undefined, monitorId);
+        return last;
+      }
+      remember(this.lastExists, monitorId, fresh);
+      return fresh;
+    }, (found) => (found ? EXISTS_TTL_MS : MISSING_TTL_MS));
   }
 
   status(monitorId: number): Promise<StatusReply> {
-    return cached(this.statuses, monitorId, STATUS_TTL_MS, async () => {
-      const [record, name] = await Promise.all([
+    return cached(this.statuses, monitorId, async () => {
+      const read = Promise.all([
         this.redis.get(monitorKeys(monitorId).status),
         this.redis.hget(MONITOR_NAMES_KEY, String(monitorId)),
       ]);
-      return toStatusReply(monitorId, name ?? `Monitor ${monitorId}`, record ? (JSON.parse(record) as StatusRecord) : null);
-    });
+      const fresh = await within(read);
+      if (fresh === undefined) {
+        const last = this.lastStatus.get(monitorId) ?? toStatusReply(monitorId, `Monitor ${monitorId}`, null);
+        return { ...last, stale: true };
+      }
+      const [record, name] = fresh;
+      const reply = toStatusReply(monitorId, name ?? `Monitor ${monitorId}`, record ? (JSON.parse(record) as StatusRecord) : null);
+      remember(this.lastStatus, monitorId, reply);
+      return reply;
+    }, () => STATUS_TTL_MS);
   }
 
-  async list(): Promise<{ id: number; name: string }[]> {
-    const [ids, names] = await Promise.all([this.redis.smembers(MONITORS_KEY), this.redis.hgetall(MONITOR_NAMES_KEY)]);
-    return ids.map(Number).sort((a, b) => a - b).map((id) => ({ id, name: names[id] ?? `Monitor ${id}` }));
+  async list(): Promise<MonitorListing> {
+    const read = Promise.all([this.redis.smembers(MONITORS_KEY), this.redis.hgetall(MONITOR_NAMES_KEY)]);
+    const fresh = await within(read);
+    if (fresh === undefined) return { monitors: this.lastList ?? [], stale: true };
+    const [ids, names] = fresh;
+    this.lastList = ids.map(Number).sort((a, b) => a - b).map((id) => ({ id, name: names[id] ?? `Monitor ${id}` }));
+    return { monitors: this.lastList, stale: false };
   }
 }
 
-function cached<T>(map: Map<number, Cached<T>>, key: number, ttl: number, load: () => Promise<T>): Promise<T> {
+/** The value, or undefined when Redis did not answer (error or ANSWER_WITHIN_MS). */
+export async function within<T>(read: Promise<T>): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), ANSWER_WITHIN_MS);
+  });
+  try {
+    return await Promise.race([read.catch(() => undefined), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function cached<T>(map: Map<number, Cached<T>>, key: number, load: () => Promise<T>, ttlOf: (value: T) => number): Promise<T> {
   const now = Date.now();
   const hit = map.get(key);
-  if (hit && now - hit.at < ttl) return hit.value;
+  if (hit && now - hit.at < hit.ttl) return hit.value;
   const value = load();
-  map.set(key, { at: now, value });
-  value.catch(() => map.delete(key));
-  if (map.size > 10_000) map.clear(); // unknown ids from hostile clients must not grow this forever
+  const entry: Cached<T> = { at: now, ttl: ANSWER_WITHIN_MS, value };
+  value.then((v) => (entry.ttl = ttlOf(v)), () => map.get(key) === entry && map.delete(key));
+  if (map.size > MAX_CACHED) map.clear();
+  map.set(key, entry);
   return value;
 }
 
+function remember<T>(map: Map<number, T>, key: number, value: T): void {
+  if (map.size > MAX_CACHED) map.clear();
+  map.set(key, value);
+}
+
 /** ZoneMinder's status fields, filled from the capture status record; zmcast's own fields follow. */
-export function toStatusReply(monitorId: number, name: string, r: StatusRecord | null): StatusReply {
-  const now = Date.now();
-  const connected = r?.state === 'connected';
+export function toStatusReply(monitorId: number, name: string, r: StatusRecord | null, now = Date.now()): StatusReply {
+  // A record capture stopped refreshing (killed, paused, cut off) says nothing true about now.
+  const silent = r !== null && now - r.updated > 2 * (r.interval_ms ?? 1000) + 500;
+  const connected = r?.state === 'connected' && !silent;
   return {
     type: 'status',
     monitor_id: monitorId,
@@ -66,9 +130,9 @@ export function toStatusReply(monitorId: number, name: string, r: StatusRecord |
     shm_valid: connected,
     state_id: connected ? 0 : -1,
     state: connected ? 'IDLE' : 'Unknown',
-    capture_fps: r?.fps ?? 0,
+    capture_fps: connected ? r.fps : 0,
     analysis_fps: 0,
-    capture_bandwidth: Math.round(((r?.kbps ?? 0) * 1000) / 8),
+    capture_bandwidth: connected ? Math.round((r.kbps * 1000) / 8) : 0,
     image_count: r?.packets ?? 0,
     analysing: false,
     capturing: connected,
@@ -78,10 +142,12 @@ export function toStatusReply(monitorId: number, name: string, r: StatusRecord |
     last_event_id: 0,
     heartbeat_time: r ? Math.floor(r.updated / 1000) : 0,
     startup_time: r ? Math.floor(r.startup_time / 1000) : 0,
-    online: r !== null,
-    capture_state: r?.state ?? 'offline',
+    online: r !== null && !silent,
+    capture_state: silent ? 'unresponsive' : r?.state ?? 'offline',
     last_packet_age_ms: r?.last_packet_time ? now - r.last_packet_time : null,
     capture_node: r?.capture_node ?? null,
     generation: r?.generation ?? 0,
+    publishing: r && !silent ? r.publishing ?? 'ok' : null,
+    stale: false,
   };
 }

@@ -88,6 +88,8 @@ export class SessionAuth {
       else this.hooks.close(CloseCode.TryAgainLater, 'Authentication source unavailable', 'auth_unavailable');
       return;
     }
+    // A far expiry had no timers yet (past setTimeout's range): set them once it comes within range.
+    if (this.current === principal && !this.expiry && principal.expiresAt !== null) this.schedule(principal);
     this.hooks.changed();
   }
 
@@ -108,9 +110,12 @@ export class SessionAuth {
     const left = p.expiresAt - Date.now();
     const warnIn = left - this.config.expiryWarningMs;
     const warning: AuthExpiringReply = { type: 'auth_expiring', expires_at: p.expiresAt };
-    if (this.config.expiryWarningMs > 0) this.expiryWarning = setTimeout(() => this.hooks.send(warning), Math.max(0, warnIn));
-    // setTimeout takes at most 2^31-1 ms (~24.8 days); revalidation enforces longer expiries.
-    if (left > 2 ** 31 - 1) return;
+    // setTimeout takes at most 2^31-1 ms (~24.8 days) and fires at once past it; a later
+    // reschedule (refresh, revalidation) sets these timers when they come within range.
+    if (this.config.expiryWarningMs > 0 && warnIn <= MAX_TIMEOUT_MS) this.expiryWarning = setTimeout(() => this.hooks.send(warning), Math.max(0, warnIn));
+    if (left > MAX_TIMEOUT_MS) return;
     this.expiry = setTimeout(() => this.hooks.close(CloseCode.AuthExpired, 'Credentials expired', 'auth_expired'), Math.max(0, left));
   }
 }
+
+const MAX_TIMEOUT_MS = 2 ** 31 - 1;

@@ -3,6 +3,12 @@
  * all monitors that have local subscribers (one per monitor on Redis Cluster,
  * where a multi-key read must stay in one slot), so Redis sees one read per
  * batch of packets however many viewers there are.
+ *
+ * The loop is the one place that says what happens when Redis goes wrong:
+ * a failed or overdue read is retried with a short capped backoff (a
+ * restarted Redis is read again within a second), the loss and the recovery
+ * are logged once each and counted, and after a reconnect every stream's
+ * owner is asked to check that Redis still holds the history it was reading.
  */
 import type { RedisClient } from '../../shared/redis.js';
 import { edgeMetrics } from '../../shared/metrics.js';
@@ -11,34 +17,63 @@ import { logger } from '../../shared/log.js';
 export type StreamEntry = [id: Buffer, fields: Buffer[]];
 export type EntriesHandler = (entries: StreamEntry[]) => void;
 
-interface Tracked {
-  lastId: string;
+export interface StreamFollower {
   onEntries: EntriesHandler;
+  /**
+   * The reader lost Redis and has it back. Resolves with the id to read on
+   * from: the same id when the history is intact, '0-0' when Redis lost it.
+   */
+  resume?(lastId: string): Promise<string>;
 }
 
+interface Tracked extends StreamFollower {
+  lastId: string;
+}
+
+/** A blocked read that has not answered this long after its block time is overdue: Redis is stuck. */
+const OVERDUE_GRACE_MS = 1500;
+const RETRY_MAX_MS = 500;
+/** How often an UNBLOCK is repeated until the blocked read returns (it may not have reached Redis yet). */
+const UNBLOCK_RETRY_MS = 20;
 const log = logger('stream-reader');
 
 export class StreamReader {
   private readonly streams = new Map<string, Tracked>();
   private clientId: number | null = null;
-  private blocked = false;
+  /** Bumped by every change of the key set; a read started with an older one must be cut short. */
+  private version = 0;
+  private blockedVersion: number | null = null;
+  private unblockTimer: NodeJS.Timeout | null = null;
   private stopped = false;
   private wake: (() => void) | null = null;
   private loop: Promise<void> | null = null;
+  private lostAt: number | null = null;
+  private lastAnswer = Date.now();
+  private readonly m = edgeMetrics();
 
   constructor(
     private readonly conn: RedisClient,
     private readonly control: RedisClient,
     private readonly opts: { blockMs: number; count: number; unblock: boolean },
-  ) {}
+  ) {
+    // ioredis re-sends a read cut by a reconnect by itself; the loss must still be noticed.
+    conn.on('close', () => {
+      if (!this.stopped && this.streams.size > 0) this.lost(new Error('connection closed'));
+    });
+  }
 
   get size(): number {
     return this.streams.size;
   }
 
+  /** Healthy: Redis answered a read (or the loop had nothing to read) within the block time plus a grace. */
+  get healthy(): boolean {
+    return this.lostAt === null && (this.blockedVersion === null || Date.now() - this.lastAnswer < this.opts.blockMs + OVERDUE_GRACE_MS);
+  }
+
   /** Reads `key` from after `fromId` on ("0-0" for the whole stream). */
-  add(key: string, fromId: string, onEntries: EntriesHandler): void {
-    this.streams.set(key, { lastId: fromId, onEntries });
+  add(key: string, fromId: string, follower: StreamFollower): void {
+    this.streams.set(key, { lastId: fromId, ...follower });
     this.loop ??= this.run();
     this.interrupt();
   }
@@ -52,17 +87,33 @@ export class StreamReader {
     this.interrupt();
     this.conn.disconnect();
     await this.loop;
+    if (this.unblockTimer) clearInterval(this.unblockTimer);
   }
 
   /** A blocked XREAD only sees its key set at call time, so changes wake it. */
   private interrupt(): void {
+    this.version++;
     if (this.wake) {
       this.wake();
       this.wake = null;
     }
-    if (this.blocked && this.opts.unblock && this.clientId !== null) {
-      this.control.client('UNBLOCK', this.clientId).catch(() => {});
-    }
+    if (!this.opts.unblock || this.blockedVersion === null || this.unblockTimer) return;
+    // The XREAD may still be on its way to Redis, where an UNBLOCK finds nothing
+    // to unblock: repeat until the read with the old key set has returned.
+    const send = () => {
+      if (this.blockedVersion === null || this.blockedVersion === this.version || this.clientId === null) return;
+      this.control.client('UNBLOCK', this.clientId).catch(() => undefined);
+    };
+    send();
+    this.unblockTimer = setInterval(() => {
+      if (this.blockedVersion === null || this.blockedVersion === this.version) {
+        clearInterval(this.unblockTimer!);
+        this.unblockTimer = null;
+        return;
+      }
+      send();
+    }, UNBLOCK_RETRY_MS);
+    this.unblockTimer.unref();
   }
 
   private async run(): Promise<void> {
@@ -72,41 +123,64 @@ export class StreamReader {
         await new Promise<void>((resolve) => (this.wake = resolve));
         continue;
       }
-      const keys = [...this.streams.keys()];
-      const ids = keys.map((k) => this.streams.get(k)!.lastId);
       let reply: [Buffer, StreamEntry[]][] | null;
       try {
+        if (this.lostAt !== null) await this.resumeAll();
         if (this.opts.unblock && this.clientId === null) this.clientId = Number(await this.conn.client('ID'));
-        this.blocked = true;
+        const keys = [...this.streams.keys()];
+        const ids = keys.map((k) => this.streams.get(k)!.lastId);
+        this.blockedVersion = this.version;
+        this.lastAnswer = Date.now();
         reply = (await this.conn.xreadBuffer('COUNT', this.opts.count, 'BLOCK', this.opts.blockMs, 'STREAMS', ...keys, ...ids)) as
           | [Buffer, StreamEntry[]][]
           | null;
+        this.lastAnswer = Date.now();
         failures = 0;
       } catch (err) {
         if (this.stopped) break;
-        edgeMetrics().readerReconnects.inc();
-        log.warn('stream read failed; retrying', { error: (err as Error).message });
-        this.clientId = null; // a reconnect gives the connection a new id
-        await new Promise((r) => setTimeout(r, Math.min(2000, 50 * 2 ** failures++)));
+        this.lost(err as Error);
+        await new Promise((r) => setTimeout(r, Math.min(RETRY_MAX_MS, 25 * 2 ** failures++)));
         continue;
       } finally {
-        this.blocked = false;
+        this.blockedVersion = null;
       }
-      if (!reply) continue;
-      for (const [keyBuf, entries] of reply) {
-        const tracked = this.streams.get(keyBuf.toString());
-        if (!tracked || entries.length === 0) continue;
-        // A stream re-added during this read may already be past some of these.
-        const fresh = entries.filter((e) => compareIds(e[0].toString(), tracked.lastId) > 0);
-        if (fresh.length === 0) continue;
-        tracked.lastId = fresh[fresh.length - 1][0].toString();
-        try {
-          tracked.onEntries(fresh);
-        } catch (err) {
-          log.error('stream handler failed', { error: (err as Error).stack });
-        }
+      if (reply) this.deliver(reply);
+    }
+  }
+
+  private deliver(reply: [Buffer, StreamEntry[]][]): void {
+    for (const [keyBuf, entries] of reply) {
+      const tracked = this.streams.get(keyBuf.toString());
+      if (!tracked || entries.length === 0) continue;
+      // A stream re-added during this read may already be past some of these.
+      const fresh = entries.filter((e) => compareIds(e[0].toString(), tracked.lastId) > 0);
+      if (fresh.length === 0) continue;
+      tracked.lastId = fresh[fresh.length - 1][0].toString();
+      try {
+        tracked.onEntries(fresh);
+      } catch (err) {
+        log.error('stream handler failed', { error: (err as Error).stack });
       }
     }
+  }
+
+  private lost(err: Error): void {
+    this.clientId = null;
+    if (this.lostAt !== null) return;
+    this.lostAt = Date.now();
+    this.m.readerReconnects.inc();
+    log.warn('stream reads fail; retrying', { error: err.message, streams: this.streams.size });
+  }
+
+  /** Back after a loss: each follower checks its history before reading on. */
+  private async resumeAll(): Promise<void> {
+    for (const [key, tracked] of [...this.streams]) {
+      if (!tracked.resume) continue;
+      const from = await tracked.resume(tracked.lastId);
+      if (this.streams.get(key) === tracked) tracked.lastId = from;
+    }
+    log.info('stream reads work again', { down_ms: Date.now() - this.lostAt!, streams: this.streams.size });
+    this.lostAt = null;
   }
 }
 

@@ -2,10 +2,17 @@
  * One monitor's video on one edge: the codec config, the packets since the
  * latest keyframe (so a new viewer starts decodable at once, with no Redis
  * round trip), and the local subscribers every packet is handed to.
+ *
+ * The channel also tells its viewers what they did not get, and keeps them
+ * at the live edge: a gap in a generation's sequence (packets capture could
+ * not publish) or a history Redis lost is reported as `dropped` and video
+ * resumes at the next keyframe; a backlog that arrives late after a Redis
+ * stall is skipped up to the first keyframe that is live again.
  */
 import { configFromJson, type CodecConfig, type CodecConfigJson } from '../../shared/codec.js';
 import type { MonitorKeys } from '../../shared/redis-keys.js';
 import type { RedisClient } from '../../shared/redis.js';
+import type { DropReason } from '../../shared/protocol.js';
 import { edgeMetrics } from '../../shared/metrics.js';
 import { logger } from '../../shared/log.js';
 import { CachedPacket } from './cached-packet.js';
@@ -14,26 +21,37 @@ import type { StreamEntry, StreamReader } from './stream-reader.js';
 
 export interface VideoSubscriber {
   /** Called once the channel is live: the config (if known) and the current GOP, keyframe first. */
-  begin(config: CodecConfig | null, gop: readonly CachedPacket[]): void;
+  begin(config: CodecConfig | null, epoch: string | null, gop: readonly CachedPacket[]): void;
   /** Called for every new packet, in stream order; returns the bytes written (0 when skipped). */
   deliver(packet: CachedPacket): number;
-  /** Called when capture publishes a new codec config (new generation). */
-  codec(config: CodecConfig): void;
+  /** Called when capture publishes a new codec config (new generation, or a new history). */
+  codec(config: CodecConfig, epoch: string | null): void;
+  /** Packets this subscriber will never get; what it gets next starts at a keyframe. */
+  missed(count: number, reason: DropReason): void;
 }
 
 /** Bounds on the in-memory GOP; past them a new viewer waits for the next keyframe. */
 const GOP_MAX_PACKETS = 1500;
 const GOP_MAX_BYTES = 64 * 1024 * 1024;
+/** A packet this much later than the channel's usual delay is a backlog, not live video. */
+export const STALE_AFTER_MS = 2000;
+const START_RETRY_MAX_MS = 1000;
 
 const log = logger('video-channel');
 
 export class VideoChannel {
   readonly subscribers = new Set<VideoSubscriber>();
   private config: CodecConfig | null = null;
+  private epoch: string | null = null;
   private gop: CachedPacket[] = [];
   private gopBytes = 0;
   private live = false;
   private stopped = false;
+  private last: { generation: number; sequence: number } | null = null;
+  /** The usual capture→read delay, clock skew included; follows a minimum, drifts up slowly. */
+  private baseDelay: number | null = null;
+  /** Packets skipped while catching up with a backlog. */
+  private skippedStale = 0;
   private readonly label: string;
   private readonly m = edgeMetrics();
 
@@ -46,24 +64,17 @@ export class VideoChannel {
     this.label = String(monitorId);
   }
 
-  /** Loads the current GOP from Redis, then follows the stream live. */
+  /** Loads the current GOP from Redis, then follows the stream live; retries until Redis answers. */
   async start(): Promise<void> {
-    const [configJson, kf] = await Promise.all([
-      this.redis.hget(this.keys.meta, 'config'),
-      this.redis.hget(this.keys.meta, 'kf'),
-    ]);
-    if (configJson) this.config = configFromJson(JSON.parse(configJson) as CodecConfigJson);
-    let from = '0-0';
-    if (kf) {
-      const entries = (await this.redis.xrangeBuffer(this.keys.video, kf, '+')) as StreamEntry[];
-      for (const e of entries) this.ingest(e, false);
-      if (entries.length > 0) from = entries[entries.length - 1][0].toString();
-      else from = kf;
+    for (let attempt = 0; !this.stopped; attempt++) {
+      try {
+        await this.load();
+        return;
+      } catch (err) {
+        if (attempt === 0) log.warn('cannot load the monitor\'s video yet; retrying', { monitor: this.monitorId, error: (err as Error).message });
+        await new Promise((r) => setTimeout(r, Math.min(START_RETRY_MAX_MS, 50 * 2 ** attempt)));
+      }
     }
-    if (this.stopped) return;
-    this.live = true;
-    this.reader.add(this.keys.video, from, (entries) => this.onEntries(entries));
-    for (const sub of this.subscribers) sub.begin(this.config, this.gop);
   }
 
   stop(): void {
@@ -76,7 +87,7 @@ export class VideoChannel {
   add(sub: VideoSubscriber): void {
     this.subscribers.add(sub);
     this.m.subscribers.set({ monitor: this.label }, this.subscribers.size);
-    if (this.live) sub.begin(this.config, this.gop);
+    if (this.live) sub.begin(this.config, this.epoch, this.gop);
   }
 
   remove(sub: VideoSubscriber): void {
@@ -93,17 +104,49 @@ export class VideoChannel {
     return this.gop[0] ?? null;
   }
 
+  private async load(): Promise<void> {
+    const [configJson, kf, epoch] = await this.redis.hmget(this.keys.meta, 'config', 'kf', 'epoch');
+    this.config = configJson ? configFromJson(JSON.parse(configJson) as CodecConfigJson) : null;
+    this.epoch = epoch;
+    this.gop = [];
+    this.gopBytes = 0;
+    let from = '0-0';
+    if (kf) {
+      const entries = (await this.redis.xrangeBuffer(this.keys.video, kf, '+')) as StreamEntry[];
+      for (const e of entries) this.ingest(e, false);
+      from = entries.length > 0 ? entries[entries.length - 1][0].toString() : kf;
+    }
+    if (this.stopped) return;
+    this.live = true;
+    this.reader.add(this.keys.video, from, { onEntries: (entries) => this.onEntries(entries), resume: (lastId) => this.resume(lastId) });
+    for (const sub of this.subscribers) sub.begin(this.config, this.epoch, this.gop);
+  }
+
+  /** After the reader lost Redis: read on if the history is the one we followed, else from its start. */
+  private async resume(lastId: string): Promise<string> {
+    const epoch = await this.redis.hget(this.keys.meta, 'epoch');
+    if (epoch !== null && epoch === this.epoch) return lastId;
+    this.historyLost();
+    this.epoch = epoch;
+    return '0-0';
+  }
+
+  private historyLost(): void {
+    if (this.epoch === null) return;
+    log.warn('Redis lost this monitor\'s history; viewers restart at the next keyframe', { monitor: this.monitorId, epoch: this.epoch });
+    this.gop = [];
+    this.gopBytes = 0;
+    this.last = null;
+    this.tell(0, 'history_lost');
+  }
+
   private onEntries(entries: StreamEntry[]): void {
     for (const e of entries) this.ingest(e, true);
   }
 
   private ingest([idBuf, fields]: StreamEntry, fanOut: boolean): void {
     const field = fields[0]?.toString();
-    if (field === 'c') {
-      this.config = configFromJson(JSON.parse(fields[1].toString()) as CodecConfigJson);
-      if (fanOut) for (const sub of this.subscribers) sub.codec(this.config);
-      return;
-    }
+    if (field === 'c') return this.ingestConfig(fields, fanOut);
     if (field !== 'p') return;
     let packet: CachedPacket;
     try {
@@ -112,11 +155,22 @@ export class VideoChannel {
       log.warn('skipping malformed packet', { monitor: this.monitorId, error: (err as Error).message });
       return;
     }
+    const gap = this.gapBefore(packet);
     this.remember(packet);
     if (!fanOut) return;
-    const lag = (Date.now() - packet.header.captureTime) / 1000;
+    const now = Date.now();
+    const delay = now - packet.header.captureTime;
     this.m.packets.inc({ monitor: this.label });
-    this.m.readerLag.set({ monitor: this.label }, lag);
+    this.m.readerLag.set({ monitor: this.label }, delay / 1000);
+    if (gap > 0) this.tell(gap, 'upstream');
+    if (this.isStale(delay) || (this.skippedStale > 0 && !packet.keyframe)) {
+      this.skippedStale++;
+      return;
+    }
+    if (this.skippedStale > 0) {
+      this.tell(this.skippedStale, 'stale');
+      this.skippedStale = 0;
+    }
     if (this.subscribers.size === 0) return;
     let writes = 0;
     let bytes = 0;
@@ -129,6 +183,34 @@ export class VideoChannel {
     }
     if (writes > 0) countSent(this.m, writes, bytes);
     this.m.latency.observe({ monitor: this.label }, (Date.now() - packet.header.captureTime) / 1000);
+  }
+
+  private ingestConfig(fields: Buffer[], fanOut: boolean): void {
+    this.config = configFromJson(JSON.parse(fields[1].toString()) as CodecConfigJson);
+    const epoch = fields[2]?.toString() === 'e' ? fields[3].toString() : this.epoch;
+    if (fanOut && epoch !== this.epoch) this.historyLost();
+    this.epoch = epoch;
+    if (fanOut) for (const sub of this.subscribers) sub.codec(this.config, this.epoch);
+  }
+
+  /** Packets of this generation that never reached Redis before this one. */
+  private gapBefore(packet: CachedPacket): number {
+    const { generation, sequence } = packet.header;
+    const last = this.last;
+    this.last = { generation, sequence };
+    if (!last || last.generation !== generation || sequence <= last.sequence) return 0;
+    return sequence - last.sequence - 1;
+  }
+
+  private isStale(delay: number): boolean {
+    if (this.baseDelay === null || delay < this.baseDelay) this.baseDelay = delay;
+    else this.baseDelay += (delay - this.baseDelay) * 0.001;
+    return delay - this.baseDelay > STALE_AFTER_MS;
+  }
+
+  private tell(count: number, reason: DropReason): void {
+    if (reason !== 'slow_consumer') this.m.upstreamDrops.inc({ monitor: this.label, reason }, Math.max(1, count));
+    for (const sub of this.subscribers) sub.missed(count, reason);
   }
 
   private remember(packet: CachedPacket): void {

@@ -7,7 +7,7 @@
  */
 import type { Socket } from 'node:net';
 import { configToJson, type CodecConfig } from '../../shared/codec.js';
-import type { CodecReply, DroppedReply, RequestId } from '../../shared/protocol.js';
+import type { CodecReply, DropReason, DroppedReply, RequestId } from '../../shared/protocol.js';
 import { edgeMetrics } from '../../shared/metrics.js';
 import type { CachedPacket } from './cached-packet.js';
 import { writeFrames, type Frame } from './frame.js';
@@ -48,17 +48,25 @@ export class VideoSubscription implements VideoSubscriber {
     this.label = String(monitorId);
   }
 
-  begin(config: CodecConfig | null, gop: readonly CachedPacket[]): void {
-    if (config) this.codec(config);
+  begin(config: CodecConfig | null, epoch: string | null, gop: readonly CachedPacket[]): void {
+    if (config) this.codec(config, epoch);
     let bytes = 0;
     for (const packet of gop) bytes += this.deliver(packet);
     if (bytes > 0) countSent(this.m, gop.length, bytes);
   }
 
-  codec(config: CodecConfig): void {
+  codec(config: CodecConfig, epoch: string | null): void {
     if (this.outlet.format !== 'zmcast') return; // the ZoneMinder format carries extradata on keyframes instead
-    const reply: CodecReply = { type: 'codec', monitor_id: this.monitorId, ...configToJson(config) };
+    const reply: CodecReply = { type: 'codec', monitor_id: this.monitorId, ...configToJson(config), epoch: epoch ?? '' };
     this.outlet.sendJson(reply);
+  }
+
+  /** Packets lost before they reached this edge: said now, and video resumes at a keyframe. */
+  missed(count: number, reason: DropReason): void {
+    if (this.waitingForKeyframe && !this.firstFrameSeen) return; // nothing started yet: nothing missed
+    this.waitingForKeyframe = true;
+    const notice: DroppedReply = { type: 'dropped', monitor_id: this.monitorId, count, reason };
+    this.outlet.sendJson(notice);
   }
 
   /** Writes the packet (or skips it) and returns the bytes written, for the channel's counters. */
