@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import '../shared/polyfills.js';
 import { loadConfig, describeConfig, ConfigError, type AuthMode, type Config, type ConfigOverrides } from '../shared/config.js';
-import { createRedis } from '../shared/redis.js';
+import { checkRedisVersion, createRedis, RedisVersionError } from '../shared/redis.js';
 import { locateRedis, RedisNotFoundError } from '../shared/redis-locator.js';
 import { setLogLevel, logger } from '../shared/log.js';
 import { createAuthenticator, hashPassword, mintToken, ZmDatabase, zmDbSettings, zmServerIdentity, zmVariables } from '../shared/auth/index.js';
@@ -28,8 +28,9 @@ Usage:
                  with --auth zoneminder: the monitors ZoneMinder captures on this server, from its
                  Monitors table, re-read every --zm-refresh seconds (capture.zmRefreshMs, default 30)
   zmcast edge    [--port P] [--auth MODE] [--zm-conf PATH] [--config FILE]
-  zmcast watch   URL --monitor N [--out FILE|-] [--duration SECONDS] [--token T] [--quiet]
-                 writes the camera's codec (Annex-B H.264/H.265) to FILE or stdout
+  zmcast watch   URL[,URL...] --monitor N [--out FILE|-] [--duration SECONDS] [--token T] [--quiet]
+                 writes the camera's codec (Annex-B H.264/H.265) to FILE or stdout; reconnects by itself
+                 (backoff with jitter, the next URL on each attempt) and stops on refused credentials
   zmcast token   --user NAME [--ttl SECONDS] [--config FILE]
                  prints an access token for a user of auth mode config (signed with auth.secret)
   zmcast hash-password
@@ -46,6 +47,7 @@ ${describeConfig().join('\n')}
 `;
 
 const log = logger('cli');
+const SHUTDOWN_LIMIT_MS = 10_000;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -216,7 +218,10 @@ async function runServices(
   }
   const located = what.demo ? await locateRedis(config.redis.url) : { url: config.redis.url || 'redis://127.0.0.1:6379', how: 'configured', stop: async () => {} };
   const redis = createRedis(located.url, 'zmcast');
-  const capture = what.capture ? new CaptureService(redis, config) : null;
+  // Bounded: a process may start before Redis does, and then says so on /readyz.
+  await Promise.race([checkRedisVersion(redis), new Promise((r) => setTimeout(r, 3000).unref())]);
+  // ZoneMinder's ServerId says which server captures a monitor; without it, capture processes share them as a pool.
+  const capture = what.capture ? new CaptureService(redis, config, { balance: !fromZoneMinder }) : null;
   const auth = what.edge ? await createAuthenticator(config.auth) : null;
   const edge = auth ? new EdgeServer(redis, config, auth) : null;
   // SIGHUP re-reads the configuration: config-mode users and grants follow without a restart
@@ -258,6 +263,11 @@ async function runServices(
   });
   process.off('SIGHUP', reload);
   log.info('stopping');
+  // Draining and flushing are bounded each; this bounds them all, whatever Redis does.
+  setTimeout(() => {
+    log.error('stopping took too long; exiting anyway');
+    process.exit(1);
+  }, SHUTDOWN_LIMIT_MS).unref();
   await edge?.close();
   await auth?.close();
   metrics?.close();
@@ -303,7 +313,7 @@ const ZM_SETUP_ERRORS = new Set(['bad_zm_conf', 'zm_schema']);
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err) => {
-    if (err instanceof StartError || err instanceof WatchConnectError) {
+    if (err instanceof StartError || err instanceof WatchConnectError || err instanceof RedisVersionError) {
       process.stderr.write(`zmcast: ${err.message}\n`);
       process.exit(1);
     }

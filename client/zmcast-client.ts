@@ -24,6 +24,23 @@ export interface ZmcastClientEvents {
   close: [code: number, reason: string];
 }
 
+export interface ConnectOptions {
+  /** Sent as `?token=`. */
+  token?: string;
+  headers?: Record<string, string>;
+  /** WebSocket subprotocols, e.g. `['zmcast', 'zmcast.token.<jwt>']`. */
+  protocols?: string[];
+  /** Gives up on an upgrade not answered within this time (an edge frozen or unreachable). */
+  handshakeTimeoutMs?: number;
+}
+
+/** The edge answered the upgrade with an HTTP status instead of a WebSocket. */
+export class ConnectRefusedError extends Error {
+  constructor(readonly status: number) {
+    super(`edge refused the connection: HTTP ${status}`);
+  }
+}
+
 /** `http://host:8080` → `ws://host:8080/ws`; a ws:// URL is kept as given. */
 export function toWsUrl(url: string, token?: string): string {
   const u = new URL(url);
@@ -42,13 +59,21 @@ export class ZmcastClient extends EventEmitter<ZmcastClientEvents> {
     ws.on('error', () => {}); // surfaced as 'close'
   }
 
-  static connect(url: string, opts: { token?: string; headers?: Record<string, string> } = {}): Promise<ZmcastClient> {
+  static connect(url: string, opts: ConnectOptions = {}): Promise<ZmcastClient> {
     return new Promise((resolve, reject) => {
-      const ws = new WebSocket(toWsUrl(url, opts.token), { headers: opts.headers, perMessageDeflate: false });
+      const ws = new WebSocket(toWsUrl(url, opts.token), opts.protocols ?? [], {
+        headers: opts.headers,
+        perMessageDeflate: false,
+        handshakeTimeout: opts.handshakeTimeoutMs,
+      });
       const client = new ZmcastClient(ws);
       ws.once('open', () => resolve(client));
       ws.once('error', reject);
-      ws.once('unexpected-response', (_req, res) => reject(new Error(`edge refused the connection: HTTP ${res.statusCode}`)));
+      ws.once('unexpected-response', (req, res) => {
+        // The one-line body is not needed: the status says what to do. Freeing the socket now.
+        req.destroy();
+        reject(new ConnectRefusedError(res.statusCode ?? 0));
+      });
     });
   }
 

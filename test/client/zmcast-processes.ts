@@ -1,0 +1,63 @@
+/**
+ * Real zmcast processes for the reconnect drills, started as operators start
+ * them (bin/zmcast.js) and killed the way machines lose them.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { freePort } from '../../shared/redis-locator.js';
+import { until } from '../helpers/wait.js';
+
+export const BIN = join(import.meta.dirname, '..', '..', 'bin', 'zmcast.js');
+
+export interface ZmcastProcess {
+  child: ChildProcess;
+  /** Resolves with the exit code (null when killed by a signal). */
+  exited: Promise<number | null>;
+  stderr(): string;
+}
+
+export interface EdgeProcess extends ZmcastProcess {
+  port: number;
+  url: string;
+}
+
+/** Every process a test file started, so afterAll can kill what is left. */
+export class Processes {
+  private readonly children: ChildProcess[] = [];
+
+  /** The parent's ZMCAST_* settings are dropped: each process is configured by the test alone. */
+  spawn(args: string[], env: NodeJS.ProcessEnv): ZmcastProcess {
+    const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('ZMCAST_')));
+    const child = spawn(process.execPath, [BIN, ...args], { env: { ...clean, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.children.push(child);
+    let stderr = '';
+    child.stderr!.on('data', (d) => (stderr += d));
+    child.stdout!.resume();
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    return { child, exited, stderr: () => stderr };
+  }
+
+  async started(args: string[], env: NodeJS.ProcessEnv): Promise<ZmcastProcess> {
+    const p = this.spawn(args, env);
+    await until(() => p.stderr().includes('"msg":"started"') || p.child.exitCode !== null, 30_000, `zmcast ${args[0]} to start`);
+    if (p.child.exitCode !== null) throw new Error(`zmcast ${args[0]} exited at start: ${p.stderr()}`);
+    return p;
+  }
+
+  capture(redisUrl: string, monitors: string): Promise<ZmcastProcess> {
+    return this.started(['capture', '--monitors', monitors], { REDIS_URL: redisUrl, ZMCAST_CAPTURE_METRICS_PORT: '0' });
+  }
+
+  /** An edge with auth off unless `env` chooses a mode; on `port` when given (a restart in place). */
+  async edge(redisUrl: string, opts: { port?: number; env?: NodeJS.ProcessEnv } = {}): Promise<EdgeProcess> {
+    const port = opts.port ?? (await freePort());
+    const p = await this.started(['edge', '--port', String(port)], {
+      REDIS_URL: redisUrl, ZMCAST_AUTH_MODE: 'none', ZMCAST_EDGE_HOST: '127.0.0.1', ...opts.env,
+    });
+    return { ...p, port, url: `http://127.0.0.1:${port}` };
+  }
+
+  killAll(): void {
+    for (const c of this.children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  }
+}
