@@ -1,13 +1,15 @@
 /**
  * `npm run bench -- [scenario…] [--seconds N] [--size BYTES] [--gop N] [--viewers 10,100,…]
  *                     [--baselines 100,500,…] [--edges 1,2] [--idle N] [--profile] [--full]`
+ * `npm run bench -- soak [--minutes 30] [--viewers 500] [--churn-per-second 5] [--monitors 4] [--fps 25] [--size BYTES]`
  *
  * Scenarios: fanout, first-frame, capture-density, idle, slow (all of them,
  * at quick sizes, when none is named; --full for the bigger sweeps). Systems:
  * zmcast, the naive and Socket.IO baselines, and `floor` (bare socket writes,
  * the machine's limit for any Node edge). `--edges N` (or a list) runs each
  * fan-out point with N edge processes sharing the viewers; such a run goes to
- * fanout-edges.json so the single-edge table stays. Results go to bench/results/*.json;
+ * fanout-edges.json so the single-edge table stays. `soak` runs only when named (30 min by
+ * default) and exits non-zero when its verdict fails. Results go to bench/results/*.json;
  * `plot` redraws docs/performance-fanout.svg from bench/results/fanout.json.
  */
 import { parseArgs } from 'node:util';
@@ -16,13 +18,17 @@ import { firstFrame } from './scenarios/first-frame.js';
 import { idle } from './scenarios/idle.js';
 import { slow } from './scenarios/slow.js';
 import { captureDensity } from './scenarios/capture-density.js';
-import { plot } from './report.js';
+import { soak } from './scenarios/soak.js';
+import { plot, soakTable } from './report.js';
 import { RESULTS_DIR, writeResult } from './lib/results.js';
 import { describeMachine } from './lib/proc.js';
 import type { BenchOptions } from './scenarios/options.js';
 
 const SCENARIOS = ['fanout', 'first-frame', 'capture-density', 'idle', 'slow'] as const;
-type Scenario = (typeof SCENARIOS)[number];
+/** Known, but run only when named. */
+const ON_REQUEST = ['soak'] as const;
+type Scenario = (typeof SCENARIOS)[number] | (typeof ON_REQUEST)[number];
+const KNOWN: readonly string[] = [...SCENARIOS, ...ON_REQUEST];
 
 const list = (s: string) => s.split(',').map((x) => Number(x.trim())).filter((n) => Number.isFinite(n) && n > 0);
 
@@ -40,6 +46,9 @@ async function main(argv: string[]): Promise<number> {
       systems: { type: 'string' },
       edges: { type: 'string' },
       idle: { type: 'string' },
+      minutes: { type: 'string' },
+      'churn-per-second': { type: 'string' },
+      monitors: { type: 'string' },
       profile: { type: 'boolean' },
       full: { type: 'boolean' },
       out: { type: 'string' },
@@ -47,12 +56,12 @@ async function main(argv: string[]): Promise<number> {
     },
   });
   if (values.help) {
-    process.stdout.write(`usage: npm run bench -- [${SCENARIOS.join('|')}|plot …] [options]\n`);
+    process.stdout.write(`usage: npm run bench -- [${KNOWN.join('|')}|plot …] [options]\n`);
     return 0;
   }
-  const unknown = positionals.filter((p) => !(SCENARIOS as readonly string[]).includes(p) && p !== 'plot');
+  const unknown = positionals.filter((p) => !KNOWN.includes(p) && p !== 'plot');
   if (unknown.length > 0) {
-    process.stderr.write(`unknown scenario ${unknown.join(', ')}; known: ${SCENARIOS.join(', ')}, plot\n`);
+    process.stderr.write(`unknown scenario ${unknown.join(', ')}; known: ${KNOWN.join(', ')}, plot\n`);
     return 2;
   }
   const full = values.full ?? false;
@@ -66,6 +75,13 @@ async function main(argv: string[]): Promise<number> {
     systems: (values.systems ?? 'zmcast,naive,socketio,floor').split(',') as BenchOptions['systems'],
     edges: list(values.edges ?? '1'),
     idleConnections: Number(values.idle ?? 10_000),
+    // One number each (a soak has one viewer count, not a list); the soak checks them before it starts.
+    soak: {
+      minutes: Number(values.minutes ?? 30),
+      viewers: Number(values.viewers ?? 500),
+      churnPerSecond: Number(values['churn-per-second'] ?? 5),
+      monitors: Number(values.monitors ?? 4),
+    },
     profile: values.profile ?? false,
     resultsDir: values.out ?? RESULTS_DIR,
     log: (line) => process.stderr.write(`${line}\n`),
@@ -74,6 +90,7 @@ async function main(argv: string[]): Promise<number> {
   const command = `npm run bench --${argv.length ? ' ' + argv.join(' ') : ''}`;
   const m = describeMachine();
   o.log(`zmcast bench on ${m.cpus} × ${m.cpuModel}, ${m.node}, ${m.redis}`);
+  let failed = false;
   for (const s of scenarios as (Scenario | 'plot')[]) {
     const started = new Date();
     o.log(`\n== ${s}`);
@@ -84,19 +101,30 @@ async function main(argv: string[]): Promise<number> {
       case 'idle': results = await idle({ ...o, systems: o.systems.filter((x) => x !== 'floor') }); break;
       case 'slow': results = await slow({ ...o, systems: values.systems || full ? o.systems.filter((x) => x !== 'floor') : ['zmcast'] }, full ? 1000 : 500); break;
       case 'capture-density': results = await captureDensity(o, full ? [10, 25, 50, 100, 200, 400] : [10, 50, 100, 200]); break;
+      case 'soak': {
+        const r = await soak(o);
+        o.log(`\n${soakTable(r)}\n\n${r.verdict.lines.join('\n')}\nsoak ${r.verdict.pass ? 'passed' : 'FAILED'}`);
+        failed ||= !r.verdict.pass;
+        results = r;
+        break;
+      }
       case 'plot': o.log(`  wrote ${plot(o.resultsDir).join(', ')}`); continue;
     }
     // A run with several edge processes gets its own file: the single-edge fan-out table and plot stay as they are.
     const file = s === 'fanout' && o.edges.some((n) => n !== 1) ? 'fanout-edges' : s;
-    o.log(`  wrote ${writeResult(o.resultsDir, file, command, started, optionsOf(o), results)} (${((Date.now() - started.getTime()) / 1000).toFixed(0)} s)`);
-    if (s === 'fanout' && o.resultsDir === RESULTS_DIR) o.log(`  wrote ${plot(o.resultsDir).join(', ')}`);
+    o.log(`  wrote ${writeResult(o.resultsDir, file, command, started, s === 'soak' ? soakOptionsOf(o) : optionsOf(o), results)} (${((Date.now() - started.getTime()) / 1000).toFixed(0)} s)`);
+    if ((s === 'fanout' || s === 'soak') && o.resultsDir === RESULTS_DIR) o.log(`  wrote ${plot(o.resultsDir).join(', ')}`);
   }
-  return 0;
+  return failed ? 1 : 0;
 }
 
 function optionsOf(o: BenchOptions): Record<string, unknown> {
-  const { log: _log, resultsDir: _dir, edges, ...rest } = o;
+  const { log: _log, resultsDir: _dir, edges, soak: _soak, ...rest } = o;
   return edges.some((n) => n !== 1) ? { ...rest, edges } : rest;
+}
+
+function soakOptionsOf(o: BenchOptions): Record<string, unknown> {
+  return { ...o.soak, size: o.size, fps: o.fps, gop: o.gop };
 }
 
 main(process.argv.slice(2)).then((code) => process.exit(code), (err) => {

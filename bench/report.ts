@@ -12,6 +12,7 @@ import type { FirstFrameResult } from './scenarios/first-frame.js';
 import type { IdleResult } from './scenarios/idle.js';
 import type { SlowResult } from './scenarios/slow.js';
 import type { DensityResult } from './scenarios/capture-density.js';
+import type { SoakResult } from './scenarios/soak.js';
 import type { PointResult } from './lib/load-point.js';
 
 const DOCS = fileURLToPath(new URL('../../docs/', import.meta.url));
@@ -147,7 +148,27 @@ export function summary(dir: string): string {
         p.slow ? `${p.slow.delivered}/${p.slow.expected}` : '–', p.slow ? p.edge.closedSlow : '–', p.slow ? p.edge.skippedFrames : '–', n(p.edge.cpuPercent, 0),
       ]))));
   }
+  const so = readResult<SoakResult>(dir, 'soak');
+  if (so) {
+    parts.push(`\n### Soak (\`${so.command}\`, ${so.startedAt}, commit ${so.commit})\n`);
+    parts.push(soakTable(so.results));
+    parts.push('\n```\n' + so.results.verdict.lines.join('\n') + '\n```');
+  }
   return parts.join('\n') + '\n';
+}
+
+/** One row per minute of a soak: the viewers, what the steady ones got, and the edge seen from outside. */
+export function soakTable(r: SoakResult): string {
+  const m = (v: number | null, d = 0) => (v === null ? '–' : n(v, d));
+  return table(
+    ['minute', 'edge clients', 'steady', 'churning', 'joined / left', 'steady delivered', 'steady lost', 'steady p99 ms', 'edge RSS MB', 'edge heap MB', 'edge fds', 'event-loop lag p99 / max ms', 'edge % core', 'Redis clients', 'machine busy'],
+    r.samples.map((x) => [
+      x.minute, x.edge.clients, x.steady.connected, x.churn.active, x.churn.joined === null ? '–' : `${x.churn.joined} / ${x.churn.left}`,
+      m(x.steady.delivered), x.steady.lostSoFar, m(x.steady.p99Ms, 1), n(x.edge.rssMB), n(x.edge.heapUsedMB), x.edge.fds,
+      `${n(x.edge.lagP99Ms)} / ${n(x.edge.lagMaxMs)}`, m(x.edge.cpuPercent), x.redis.clients,
+      x.machineBusyPercent === null ? '–' : `${n(x.machineBusyPercent, 0)}%`,
+    ]),
+  );
 }
 
 /** One row per point: the viewers spread over N edge processes, each edge's share of a core, and Redis's reads. */

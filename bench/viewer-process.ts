@@ -6,7 +6,8 @@
  */
 import { Histogram, type HistogramData } from './lib/histogram.js';
 import { serve } from './lib/child.js';
-import { Viewer, type Protocol, type Slowness } from './lib/viewer.js';
+import { inBatches, Viewer, type Protocol, type Slowness } from './lib/viewer.js';
+import { SoakLoad, type SoakSpec } from './lib/soak-load.js';
 
 export interface ViewerGroup {
   /** null: connect and stay idle (no subscription). */
@@ -92,10 +93,7 @@ async function connectAll(spec: ConnectSpec): Promise<{ connected: number; faile
       });
     }
   }
-  let next = 0;
-  await Promise.all(Array.from({ length: Math.max(1, spec.concurrency) }, async () => {
-    while (next < jobs.length) await jobs[next++]();
-  }));
+  await inBatches(jobs, spec.concurrency);
   return { connected: viewers.length, failed, errors };
 }
 
@@ -178,6 +176,8 @@ function sum<T>(list: T[], f: (t: T) => number): number {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+let soakLoad: SoakLoad | null = null;
+
 serve({
   connect: (spec: ConnectSpec) => connectAll(spec),
   waitFirstPacket: (timeoutMs: number) => waitFirstPacket(timeoutMs),
@@ -186,4 +186,8 @@ serve({
   firstFrame: (port: number, protocol: Protocol, monitorId: number, timeoutMs: number) => firstFrame(port, protocol, monitorId, timeoutMs),
   closeAll: () => closeAll(),
   connectedCount: () => viewers.filter((v) => v.open).length,
+  /** The soak: steady viewers that check every packet, plus churn (bench/lib/soak-load.ts). */
+  soakStart: (spec: SoakSpec) => (soakLoad = new SoakLoad(spec)).start(),
+  soakStats: () => soakLoad?.stats(),
+  soakFinish: (nextSeq: number, drainMs: number) => soakLoad?.finish(nextSeq, drainMs),
 });

@@ -1,5 +1,5 @@
 /** What /proc says about a process and the machine, for processes the bench does not run itself. */
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { cpus, totalmem, freemem, platform, release } from 'node:os';
 import { execFileSync } from 'node:child_process';
 
@@ -11,6 +11,25 @@ export function procCpuSeconds(pid: number): number {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     return (Number(fields[11]) + Number(fields[12])) / TICKS;
+  } catch {
+    return NaN;
+  }
+}
+
+/** Resident memory of a process in bytes (VmRSS in /proc/<pid>/status), NaN when gone. */
+export function procRssBytes(pid: number): number {
+  try {
+    const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) * 1024 : NaN;
+  } catch {
+    return NaN;
+  }
+}
+
+/** Open file descriptors of a process (entries of /proc/<pid>/fd), NaN when gone. */
+export function procOpenFds(pid: number): number {
+  try {
+    return readdirSync(`/proc/${pid}/fd`).length;
   } catch {
     return NaN;
   }

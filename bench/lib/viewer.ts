@@ -15,7 +15,15 @@ export type Protocol = 'zmcast' | 'socketio';
 export type Slowness = 'none' | 'paused' | 'throttled';
 
 /** Called for each complete binary message whose first bytes are a zmcast packet header. */
-export type PacketHandler = (v: Viewer, monitorId: number, sequence: number, captureTime: number, keyframe: boolean, bytes: number) => void;
+export type PacketHandler = (v: Viewer, monitorId: number, sequence: number, captureTime: number, keyframe: boolean, bytes: number, generation: number) => void;
+
+/** Runs `jobs` with at most `concurrency` in flight (handshakes, so the edge's accept queue is not flooded). */
+export async function inBatches(jobs: (() => Promise<void>)[], concurrency: number): Promise<void> {
+  let next = 0;
+  await Promise.all(Array.from({ length: Math.max(1, concurrency) }, async () => {
+    while (next < jobs.length) await jobs[next++]();
+  }));
+}
 
 /** One read buffer for every socket of the process: reads are handled synchronously, so they never overlap. */
 const READ_BUFFER = Buffer.allocUnsafe(256 * 1024);
@@ -44,6 +52,8 @@ export class Viewer {
   acks = 0;
   droppedNotices = 0;
   droppedPackets = 0;
+  /** Monitor events received (topic `events`). */
+  events = 0;
   readonly errors: string[] = [];
   /** Per-viewer counters the load generator keeps for the measurement window. */
   received = 0;
@@ -76,6 +86,8 @@ export class Viewer {
   private resumeTimer: NodeJS.Timeout | null = null;
   private onOpen: (() => void) | null = null;
   private onAck: (() => void) | null = null;
+  private onNextPacket: (() => void) | null = null;
+  private onErrorReply: ((text: string) => void) | null = null;
 
   constructor(readonly opts: ViewerOptions) {}
 
@@ -98,18 +110,61 @@ export class Viewer {
         );
       });
       this.socket.on('error', (err) => { clearTimeout(timer); reject(err); });
-      this.socket.on('close', () => { this.open = false; if (this.resumeTimer) clearTimeout(this.resumeTimer); });
+      this.socket.on('close', () => {
+        this.open = false;
+        if (this.resumeTimer) clearTimeout(this.resumeTimer);
+        clearTimeout(timer);
+        reject(new Error('connection closed before the handshake')); // no-op once connected
+      });
     });
   }
 
   /** Subscribes to the monitor's video; resolves on the server's ack. */
   subscribe(monitorId: number, timeoutMs = 30_000): Promise<void> {
+    this.subscribedAt = performance.now();
+    if (this.opts.protocol === 'socketio') return this.request(`42${JSON.stringify(['subscribe', monitorId])}`, 'ack', 'subscribe', timeoutMs);
+    return this.command({ command: 'subscribe', topic: 'stream', monitor_id: monitorId, codec: 'auto' }, timeoutMs);
+  }
+
+  /** Sends a zmcast command that the server acks (`subscribe`, `unsubscribe`); resolves on the ack. */
+  command(cmd: { command: string; topic: string; monitor_id: number; codec?: string }, timeoutMs = 30_000): Promise<void> {
+    return this.request(JSON.stringify(cmd), 'ack', `${cmd.command} ${cmd.topic}`, timeoutMs);
+  }
+
+  /** A one-shot `stream` request (no subscription): resolves when its keyframe arrives. */
+  oneShot(monitorId: number, timeoutMs = 30_000): Promise<void> {
+    return this.request(JSON.stringify({ command: 'stream', monitor_id: monitorId, codec: 'auto' }), 'packet', 'one-shot stream', timeoutMs);
+  }
+
+  /** Leaves as a browser does: a close frame (1000), then waits for the server's close (at most `timeoutMs`). */
+  async closeGracefully(timeoutMs = 2000): Promise<void> {
+    if (this.socket.destroyed) return;
+    const closed = new Promise<void>((resolve) => this.socket.once('close', () => resolve()));
+    const code = Buffer.allocUnsafe(2);
+    code.writeUInt16BE(1000, 0);
+    this.sendControl(OP_CLOSE, code);
+    const timer = setTimeout(() => this.close(), timeoutMs);
+    await closed;
+    clearTimeout(timer);
+  }
+
+  /** Sends `text` and resolves on the server's next ack (or binary packet); an error reply or the timeout rejects. */
+  private request(text: string, until: 'ack' | 'packet', what: string, timeoutMs: number): Promise<void> {
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('no ack to subscribe')), timeoutMs);
-      this.onAck = () => { clearTimeout(timer); resolve(); };
-      this.subscribedAt = performance.now();
-      if (this.opts.protocol === 'socketio') this.sendText(`42${JSON.stringify(['subscribe', monitorId])}`);
-      else this.sendText(JSON.stringify({ command: 'subscribe', topic: 'stream', monitor_id: monitorId, codec: 'auto' }));
+      const closed = () => done(new Error(`connection closed before the ${until} to ${what}`));
+      const done = (err?: Error) => {
+        clearTimeout(timer);
+        this.socket.off('close', closed);
+        this.onAck = this.onNextPacket = this.onErrorReply = null;
+        if (err) reject(err);
+        else resolve();
+      };
+      const timer = setTimeout(() => done(new Error(`no ${until} to ${what}`)), timeoutMs);
+      this.socket.once('close', closed);
+      if (until === 'ack') this.onAck = () => done();
+      else this.onNextPacket = () => done();
+      this.onErrorReply = (reply) => done(new Error(`${what} refused: ${reply}`));
+      this.sendText(text);
     });
   }
 
@@ -270,7 +325,8 @@ export class Viewer {
       if (keyframe) this.firstKeyframeAt = now;
       this.codecBeforeKeyframe = this.codecSeen;
     }
-    this.opts.onPacket(this, h.readUInt32LE(4), h.readUInt32LE(12), h.readDoubleLE(16), keyframe, this.msgBytes);
+    this.opts.onPacket(this, h.readUInt32LE(4), h.readUInt32LE(12), h.readDoubleLE(16), keyframe, this.msgBytes, h.readUInt32LE(8));
+    if (this.onNextPacket) this.onNextPacket();
   }
 
   private onText(text: string): void {
@@ -281,7 +337,8 @@ export class Viewer {
       case 'ack': this.acked(); break;
       case 'codec': this.codecSeen = true; break;
       case 'dropped': this.droppedNotices++; this.droppedPackets += msg.count ?? 0; break;
-      case 'error': this.errors.push(text); break;
+      case 'event': this.events++; break;
+      case 'error': this.errors.push(text); this.onErrorReply?.(text); break;
     }
   }
 

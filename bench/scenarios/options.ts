@@ -18,8 +18,19 @@ export interface BenchOptions {
    * process and port on the same Redis, viewers round-robin over them. Default [1].
    */
   edges: number[];
+  /** The soak (run only when named: `npm run bench -- soak`). */
+  soak: SoakOptions;
   /** Profile the edge during each zmcast window. */
   profile: boolean;
   resultsDir: string;
   log: (line: string) => void;
+}
+
+export interface SoakOptions {
+  minutes: number;
+  /** Viewers connected at any time: half steady for the whole run, half churning. */
+  viewers: number;
+  /** Churning viewers that join, and as many that leave, each second. */
+  churnPerSecond: number;
+  monitors: number;
 }
