@@ -41,8 +41,8 @@ export function withScripts<T extends Redis | Cluster>(redis: T): T & ZmcastScri
   return redis as T & ZmcastScripts;
 }
 
-/** The reply code of a script error (`FENCED …` → `FENCED`, `OOM …` → `OOM`). */
+/** The reply code of a Redis error (`FENCED …` → `FENCED`, `OOM …` → `OOM`); `ERR` for anything else (connection errors…). */
 export function scriptErrorCode(err: unknown): string {
   const message = (err as Error | undefined)?.message ?? '';
-  return /^([A-Z]+)/.exec(message)?.[1] ?? 'ERR';
+  return /^([A-Z]{2,})\b/.exec(message)?.[1] ?? 'ERR';
 }

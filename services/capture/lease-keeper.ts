@@ -14,6 +14,7 @@ import { CAPTURE_NODES_KEY, monitorKeys } from '../../shared/redis-keys.js';
 import type { RedisClient } from '../../shared/redis.js';
 import { captureMetrics } from '../../shared/metrics.js';
 import { logger } from '../../shared/log.js';
+import { within } from '../../shared/within.js';
 import { MonitorLease } from './monitor-lease.js';
 
 export interface LeaseKeeperHooks {
@@ -34,6 +35,8 @@ export interface LeaseKeeperOptions {
 }
 
 const FREE_TICKS_BEFORE_ANY_SHARE = 2;
+/** How long stopping waits for Redis before leaving leases to expire. */
+const STOP_WAIT_MS = 1000;
 const log = logger('leases');
 
 export class LeaseKeeper {
@@ -66,10 +69,14 @@ export class LeaseKeeper {
     return this.held.get(monitorId);
   }
 
-  /** Runs the first tick now (so a lone process captures at once), then one every ttl/5. */
+  /**
+   * Runs the first tick now (so a lone process captures at once), then one
+   * every ttl/5. Waits for the first tick at most one TTL: with Redis away it
+   * completes when Redis is back, and start-up goes on meanwhile.
+   */
   async start(candidates: number[]): Promise<void> {
     this.candidates = [...candidates];
-    await this.tick();
+    await within(this.tick(), this.opts.ttlMs);
     this.schedule();
   }
 
@@ -93,7 +100,10 @@ export class LeaseKeeper {
     if (!lease) return;
     this.held.delete(monitorId);
     this.m.leasesOwned.set(this.held.size);
-    await lease.release().catch((err) => log.warn('lease release failed; it will expire', { monitor: monitorId, error: (err as Error).message }));
+    // Bounded: with Redis away the lease simply expires after its TTL.
+    if ((await within(lease.release().then(() => true), STOP_WAIT_MS)) === undefined) {
+      log.warn('lease not released (Redis did not answer); it expires by itself', { monitor: monitorId });
+    }
   }
 
   /** Forgets a lease another process took. */
@@ -108,8 +118,8 @@ export class LeaseKeeper {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
-    await this.ticking;
-    await this.redis.zrem(CAPTURE_NODES_KEY, this.opts.processId).catch(() => undefined);
+    await within(this.ticking, STOP_WAIT_MS);
+    await within(this.redis.zrem(CAPTURE_NODES_KEY, this.opts.processId), STOP_WAIT_MS);
   }
 
   private schedule(): void {

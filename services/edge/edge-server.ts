@@ -17,6 +17,7 @@ import { registry, edgeMetrics } from '../../shared/metrics.js';
 import { CloseCode, PROTOCOL_VERSION, type HelloReply } from '../../shared/protocol.js';
 import { AuthErrorCode, chooseSubprotocol, isAuthError, type Authenticator, type Principal } from '../../shared/auth/index.js';
 import { logger } from '../../shared/log.js';
+import { within } from '../../shared/within.js';
 import { Hub } from './hub.js';
 import { ClientSession } from './client-session.js';
 import { SessionAuth } from './session-auth.js';
@@ -146,12 +147,8 @@ export class EdgeServer {
 
   /** Why this edge cannot serve now, within a bounded time; null when it can. */
   private async redisProblem(): Promise<string | null> {
-    const answered = await Promise.race([
-      this.redis.ping().then(() => true, () => false),
-      new Promise<boolean>((r) => setTimeout(() => r(false), READY_PING_MS).unref()),
-    ]);
-    if (!answered) return 'redis unreachable';
-    if (!this.hub.readersHealthy) return 'redis reads are stalled';
+    if ((await within(this.redis.ping(), READY_PING_MS)) === undefined) return 'redis unreachable';
+    if (!this.hub.checkReaders()) return 'redis reads are stalled';
     return null;
   }
 

@@ -12,7 +12,7 @@ import { logger } from '../../shared/log.js';
 import { StreamReader } from './stream-reader.js';
 import { VideoChannel } from './video-channel.js';
 import { EventsChannel } from './events-channel.js';
-import { MonitorDirectory, within } from './monitor-directory.js';
+import { MonitorDirectory, answered } from './monitor-directory.js';
 
 const LINGER_MS = 10_000;
 const QUEUE_DEPTH_EVERY_MS = 5_000;
@@ -61,8 +61,8 @@ export class Hub {
     });
   }
 
-  /** Every reader gets answers from Redis in time (or has nothing to read). */
-  get readersHealthy(): boolean {
+  /** Every reader gets answers from Redis in time (or has nothing to read); kept in zmcast_edge_reader_healthy too. */
+  checkReaders(): boolean {
     const healthy = [...this.readers.values()].every((r) => r.healthy);
     this.m.readerHealthy.set(healthy ? 1 : 0);
     return healthy;
@@ -78,7 +78,7 @@ export class Hub {
     const local = this.video.get(monitorId)?.channel.codecConfig;
     if (local) return local;
     // Unknown while Redis does not answer: the subscription starts and gets the config when it comes.
-    const json = await within(this.redis.hget(monitorKeys(monitorId).meta, 'config'));
+    const json = await answered(this.redis.hget(monitorKeys(monitorId).meta, 'config'));
     return json ? configFromJson(JSON.parse(json) as CodecConfigJson) : null;
   }
 
@@ -167,6 +167,7 @@ export class Hub {
 
   private async sampleQueueDepth(): Promise<void> {
     const m = this.m;
+    this.checkReaders();
     await Promise.all([...this.video.keys()].map(async (id) => {
       try {
         m.streamLength.set({ monitor: String(id) }, await this.redis.xlen(monitorKeys(id).video));

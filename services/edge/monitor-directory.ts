@@ -12,6 +12,7 @@ import { monitorKeys, MONITORS_KEY, MONITOR_NAMES_KEY } from '../../shared/redis
 import type { RedisClient } from '../../shared/redis.js';
 import { ErrorCode, ProtocolError, type StatusReply } from '../../shared/protocol.js';
 import type { StatusRecord } from '../../shared/status-record.js';
+import { within } from '../../shared/within.js';
 
 const EXISTS_TTL_MS = 5000;
 const MISSING_TTL_MS = 500;
@@ -48,7 +49,7 @@ export class MonitorDirectory {
         this.redis.sismember(MONITORS_KEY, String(monitorId)),
         this.redis.exists(monitorKeys(monitorId).meta),
       ]).then(([member, meta]) => member === 1 || meta === 1);
-      const fresh = await within(read);
+      const fresh = await answered(read);
       if (fresh === undefined) {
         const last = this.lastExists.get(monitorId);
         if (last === undefined) throw new ProtocolError(ErrorCode.Unavailable, 'Redis is not answering; try again shortly', undefined, monitorId);
@@ -65,7 +66,7 @@ export class MonitorDirectory {
         this.redis.get(monitorKeys(monitorId).status),
         this.redis.hget(MONITOR_NAMES_KEY, String(monitorId)),
       ]);
-      const fresh = await within(read);
+      const fresh = await answered(read);
       if (fresh === undefined) {
         const last = this.lastStatus.get(monitorId) ?? toStatusReply(monitorId, `Monitor ${monitorId}`, null);
         return { ...last, stale: true };
@@ -79,7 +80,7 @@ export class MonitorDirectory {
 
   async list(): Promise<MonitorListing> {
     const read = Promise.all([this.redis.smembers(MONITORS_KEY), this.redis.hgetall(MONITOR_NAMES_KEY)]);
-    const fresh = await within(read);
+    const fresh = await answered(read);
     if (fresh === undefined) return { monitors: this.lastList ?? [], stale: true };
     const [ids, names] = fresh;
     this.lastList = ids.map(Number).sort((a, b) => a - b).map((id) => ({ id, name: names[id] ?? `Monitor ${id}` }));
@@ -88,16 +89,8 @@ export class MonitorDirectory {
 }
 
 /** The value, or undefined when Redis did not answer (error or ANSWER_WITHIN_MS). */
-export async function within<T>(read: Promise<T>): Promise<T | undefined> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<undefined>((resolve) => {
-    timer = setTimeout(() => resolve(undefined), ANSWER_WITHIN_MS);
-  });
-  try {
-    return await Promise.race([read.catch(() => undefined), late]);
-  } finally {
-    clearTimeout(timer);
-  }
+export function answered<T>(read: Promise<T>): Promise<T | undefined> {
+  return within(read, ANSWER_WITHIN_MS);
 }
 
 function cached<T>(map: Map<number, Cached<T>>, key: number, load: () => Promise<T>, ttlOf: (value: T) => number): Promise<T> {

@@ -8,17 +8,17 @@ import { configFromJson, type CodecConfigJson } from '../../shared/codec.js';
 import { CachedPacket } from './cached-packet.js';
 import type { Hub } from './hub.js';
 import type { StreamEntry } from './stream-reader.js';
-import { within } from './monitor-directory.js';
+import { answered } from './monitor-directory.js';
 
 export async function latestKeyframe(hub: Hub, monitorId: number): Promise<CachedPacket | null> {
   const local = hub.videoChannel(monitorId)?.latestKeyframe();
   if (local) return local;
   const keys = monitorKeys(monitorId);
   // Bounded: while Redis does not answer there is no keyframe to give.
-  const meta = await within(hub.redis.hmget(keys.meta, 'config', 'kf'));
+  const meta = await answered(hub.redis.hmget(keys.meta, 'config', 'kf'));
   const [configJson, kf] = meta ?? [null, null];
   if (!kf) return null;
-  const entries = (await within(hub.redis.xrangeBuffer(keys.video, kf, kf) as Promise<StreamEntry[]>)) ?? [];
+  const entries = (await answered(hub.redis.xrangeBuffer(keys.video, kf, kf) as Promise<StreamEntry[]>)) ?? [];
   const entry = entries[0];
   if (!entry || entry[1][0]?.toString() !== 'p') return null;
   const config = configJson ? configFromJson(JSON.parse(configJson) as CodecConfigJson) : null;

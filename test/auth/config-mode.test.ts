@@ -4,7 +4,8 @@ import { createAuthenticator, type Authenticator } from '../../shared/auth/authe
 import { hashPassword, mintToken } from '../../shared/auth/config-users.js';
 import { ConfigError, loadConfig, type AuthConfig, type AuthUserSpec } from '../../shared/config.js';
 import { setLogLevel } from '../../shared/log.js';
-import { authConfig, phpJwtEncode, refusal, SECRET, TestClock, zmBcrypt, zmToken } from './zm-fixtures.js';
+import { authErrorFrom } from '../helpers/auth-error.js';
+import { authConfig, phpJwtEncode, SECRET, TestClock, zmBcrypt, zmToken } from './zm-fixtures.js';
 
 const ZMCAST_SECRET = 'zmcast-secret-zmcast-secret-zmcast-secret';
 const users: AuthUserSpec[] = [
@@ -48,33 +49,33 @@ describe('config mode', () => {
     expect(p).toMatchObject({ user: 'kiosk', method: 'token', expiresAt: (Math.floor(clock.t / 1000) + 600) * 1000 });
     expect(p.canView(3)).toBe(true);
     clock.advance(600_000);
-    expect((await refusal(p.revalidate())).code).toBe('token_expired');
+    expect((await authErrorFrom(p.revalidate())).code).toBe('token_expired');
   });
 
   it('refuses ZoneMinder tokens, refresh tokens, tokens of unknown users, and tokens issued before tokensNotBefore', async () => {
     const a = await start();
-    expect((await refusal(login(a, `/ws?token=${zmToken(SECRET, 'alice')}`))).code).toBe('invalid_token');
-    expect((await refusal(login(a, `/ws?token=${zmToken(ZMCAST_SECRET, 'alice')}`))).code).toBe('invalid_token');
-    expect((await refusal(login(a, `/ws?token=${await mintToken('mallory', ZMCAST_SECRET, 60)}`))).code).toBe('revoked');
-    expect((await refusal(login(a, `/ws?token=${await mintToken('rotated', ZMCAST_SECRET, 60)}`))).code).toBe('revoked');
+    expect((await authErrorFrom(login(a, `/ws?token=${zmToken(SECRET, 'alice')}`))).code).toBe('invalid_token');
+    expect((await authErrorFrom(login(a, `/ws?token=${zmToken(ZMCAST_SECRET, 'alice')}`))).code).toBe('invalid_token');
+    expect((await authErrorFrom(login(a, `/ws?token=${await mintToken('mallory', ZMCAST_SECRET, 60)}`))).code).toBe('revoked');
+    expect((await authErrorFrom(login(a, `/ws?token=${await mintToken('rotated', ZMCAST_SECRET, 60)}`))).code).toBe('revoked');
     const now = Math.floor(Date.now() / 1000);
     const refresh = phpJwtEncode({ iss: 'zmcast', iat: now, exp: now + 60, user: 'alice', type: 'refresh' }, ZMCAST_SECRET);
-    expect((await refusal(login(a, `/ws?token=${refresh}`))).code).toBe('refresh_token');
+    expect((await authErrorFrom(login(a, `/ws?token=${refresh}`))).code).toBe('refresh_token');
   });
 
   it('refuses disabled users (403), wrong passwords (401), token-only users\' passwords, and auth= hashes', async () => {
     const a = await start();
-    expect((await refusal(login(a, '/ws?user=left&pass=left-pw'))).status).toBe(403);
-    expect((await refusal(login(a, '/ws?user=alice&pass=nope'))).code).toBe('invalid_credentials');
-    expect((await refusal(login(a, '/ws?user=kiosk&pass=anything'))).code).toBe('invalid_credentials');
-    expect((await refusal(login(a, '/ws?auth=0123456789abcdef0123456789abcdef&user=alice'))).code).toBe('unsupported_credentials');
-    expect((await refusal(login(a, '/ws'))).code).toBe('credentials_required');
+    expect((await authErrorFrom(login(a, '/ws?user=left&pass=left-pw'))).status).toBe(403);
+    expect((await authErrorFrom(login(a, '/ws?user=alice&pass=nope'))).code).toBe('invalid_credentials');
+    expect((await authErrorFrom(login(a, '/ws?user=kiosk&pass=anything'))).code).toBe('invalid_credentials');
+    expect((await authErrorFrom(login(a, '/ws?auth=0123456789abcdef0123456789abcdef&user=alice'))).code).toBe('unsupported_credentials');
+    expect((await authErrorFrom(login(a, '/ws'))).code).toBe('credentials_required');
   });
 
   it('refuses all tokens when no secret is configured, and says so', async () => {
     const a = await start({ secret: '' });
     expect(a.status().warnings.join('\n')).toMatch(/auth.secret is empty/);
-    expect((await refusal(login(a, `/ws?token=${await mintToken('kiosk', ZMCAST_SECRET, 60)}`))).code).toBe('unsupported_credentials');
+    expect((await authErrorFrom(login(a, `/ws?token=${await mintToken('kiosk', ZMCAST_SECRET, 60)}`))).code).toBe('unsupported_credentials');
   });
 
   it('refuses everyone by default: mode config with no users', async () => {
@@ -83,7 +84,7 @@ describe('config mode', () => {
     const a = await createAuthenticator(config.auth);
     open.push(a);
     expect(a.status().warnings.join('\n')).toMatch(/every connection is refused/);
-    expect((await refusal(login(a, '/ws?user=admin&pass=admin'))).code).toBe('invalid_credentials');
+    expect((await authErrorFrom(login(a, '/ws?user=admin&pass=admin'))).code).toBe('invalid_credentials');
   });
 
   it('hashes passwords for the config file with bcrypt', async () => {

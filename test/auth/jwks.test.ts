@@ -9,7 +9,9 @@ import { parseMonitorsClaim } from '../../shared/auth/jwks.js';
 import type { Principal } from '../../shared/auth/types.js';
 import type { AuthConfig } from '../../shared/config.js';
 import { setLogLevel } from '../../shared/log.js';
-import { authConfig, phpJwtEncode, refusal } from './zm-fixtures.js';
+import { authErrorFrom } from '../helpers/auth-error.js';
+import { sleep } from '../helpers/wait.js';
+import { authConfig, phpJwtEncode } from './zm-fixtures.js';
 
 const ISSUER = 'https://idp.test/realms/cams';
 const AUDIENCE = 'zmcast-edge';
@@ -76,8 +78,6 @@ function bearer(a: Authenticator, token: string): Promise<Principal> {
   return a.authenticate(presented, clientAddress);
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 describe('jwks mode', () => {
   it('accepts RS256, ES256 and EdDSA tokens and grants the monitors in the claim', async () => {
     published = [rsa.jwk, ec.jwk, ed.jwk];
@@ -95,7 +95,7 @@ describe('jwks mode', () => {
     const p = await bearer(a, await sign(rsa, { preferred_username: 'gate-guard', resource_access: { zmcast: { monitors: '4 5' } } }));
     expect(p.user).toBe('gate-guard');
     expect([4, 5, 6].map((m) => p.canView(m))).toEqual([true, true, false]);
-    expect((await refusal(bearer(a, await sign(rsa, { resource_access: {} })))).code).toBe('invalid_token');
+    expect((await authErrorFrom(bearer(a, await sign(rsa, { resource_access: {} })))).code).toBe('invalid_token');
   });
 
   it('parses the monitors claim strictly: ids or "*", nothing else grants anything', () => {
@@ -109,11 +109,11 @@ describe('jwks mode', () => {
   it('checks issuer, audience and expiry, and requires exp', async () => {
     published = [rsa.jwk];
     const a = await start();
-    expect((await refusal(bearer(a, await sign(rsa, { iss: 'https://evil.test' })))).code).toBe('invalid_token');
-    expect((await refusal(bearer(a, await sign(rsa, { aud: 'another-app' })))).code).toBe('invalid_token');
-    expect((await refusal(bearer(a, await sign(rsa, {}, { ttl: -10 })))).code).toBe('token_expired');
+    expect((await authErrorFrom(bearer(a, await sign(rsa, { iss: 'https://evil.test' })))).code).toBe('invalid_token');
+    expect((await authErrorFrom(bearer(a, await sign(rsa, { aud: 'another-app' })))).code).toBe('invalid_token');
+    expect((await authErrorFrom(bearer(a, await sign(rsa, {}, { ttl: -10 })))).code).toBe('token_expired');
     const noExp = await new SignJWT({ iss: ISSUER, aud: AUDIENCE, sub: 'u' }).setProtectedHeader({ alg: 'RS256', kid: rsa.kid }).sign(rsa.privateKey);
-    expect((await refusal(bearer(a, noExp))).code).toBe('invalid_token');
+    expect((await authErrorFrom(bearer(a, noExp))).code).toBe('invalid_token');
   });
 
   it('refuses alg:none, HS256 keyed with the public key, and refresh tokens', async () => {
@@ -121,10 +121,10 @@ describe('jwks mode', () => {
     const a = await start();
     const now = Math.floor(Date.now() / 1000);
     const claims = { iss: ISSUER, aud: AUDIENCE, sub: 'x', iat: now, exp: now + 60 };
-    expect((await refusal(bearer(a, phpJwtEncode(claims, '', { alg: 'none', kid: rsa.kid })))).code).toBe('invalid_token');
+    expect((await authErrorFrom(bearer(a, phpJwtEncode(claims, '', { alg: 'none', kid: rsa.kid })))).code).toBe('invalid_token');
     const confused = phpJwtEncode(claims, await exportSPKI((await generateKeyPair('RS256', { extractable: true })).publicKey), { alg: 'HS256', kid: rsa.kid });
-    expect((await refusal(bearer(a, confused))).code).toBe('invalid_token');
-    expect((await refusal(bearer(a, await sign(rsa, { typ: 'Refresh' })))).code).toBe('refresh_token');
+    expect((await authErrorFrom(bearer(a, confused))).code).toBe('invalid_token');
+    expect((await authErrorFrom(bearer(a, await sign(rsa, { typ: 'Refresh' })))).code).toBe('refresh_token');
   });
 
   it('follows key rotation without a restart: new keys are fetched, removed keys stop working', async () => {
@@ -136,7 +136,7 @@ describe('jwks mode', () => {
     await sleep(1100); // past the re-fetch cooldown (auth.jwksRefreshMs)
     expect((await bearer(a, await sign(next, {}))).user).toBe('user-1');
     await sleep(1100); // past the cache lifetime
-    expect((await refusal(bearer(a, await sign(rsa, {})))).code).toBe('invalid_token');
+    expect((await authErrorFrom(bearer(a, await sign(rsa, {})))).code).toBe('invalid_token');
   });
 
   it('does not fetch the key set for every token', async () => {
@@ -149,14 +149,14 @@ describe('jwks mode', () => {
 
   it('answers 503 when the key server is unreachable', async () => {
     const a = await start({ jwksUrl: 'http://127.0.0.1:1/certs' });
-    const err = await refusal(bearer(a, await sign(rsa, {})));
+    const err = await authErrorFrom(bearer(a, await sign(rsa, {})));
     expect([err.code, err.status]).toEqual(['auth_unavailable', 503]);
   });
 
   it('takes only bearer tokens', async () => {
     const a = await start();
     const { presented } = a.fromRequest({ url: '/ws?user=a&pass=b', headers: {}, socket: { remoteAddress: '192.0.2.1' } } as unknown as IncomingMessage);
-    expect((await refusal(a.authenticate(presented, '192.0.2.1'))).code).toBe('unsupported_credentials');
+    expect((await authErrorFrom(a.authenticate(presented, '192.0.2.1'))).code).toBe('unsupported_credentials');
   });
 
   it('reads a JWKS file and picks up a rotated file without a restart', async () => {

@@ -7,7 +7,6 @@
 import { createHash, createHmac } from 'node:crypto';
 import bcrypt from 'bcryptjs';
 import type { ResultSetHeader } from 'mysql2/promise';
-import { AuthError } from '../../shared/auth/errors.js';
 import { loadConfig, type AuthConfig } from '../../shared/config.js';
 import type { TestDatabase } from '../helpers/mariadb.js';
 
@@ -164,15 +163,4 @@ export class TestClock {
   advance(ms: number): void {
     this.t += ms;
   }
-}
-
-/** The AuthError `p` rejects with; anything else, or no rejection, fails the test. */
-export async function refusal(p: Promise<unknown>): Promise<AuthError> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof AuthError) return err;
-    throw err;
-  }
-  throw new Error('expected an AuthError');
 }

@@ -11,7 +11,8 @@ import { chromium, type BrowserContext } from 'playwright-core';
 import { CaptureService } from '../../services/capture/capture-service.js';
 import { freshRedisUrl } from '../helpers/redis.js';
 import { captureConfig } from '../fixtures/capture-config.js';
-import { listenEdge, until } from '../helpers/edge.js';
+import { listenEdge } from '../helpers/edge.js';
+import { until } from '../helpers/wait.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 let redis: Redis;

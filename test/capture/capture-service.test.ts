@@ -4,7 +4,8 @@ import { CaptureService } from '../../services/capture/capture-service.js';
 import { MONITOR_NAMES_KEY, MONITORS_KEY, monitorKeys } from '../../shared/redis-keys.js';
 import { captureConfig } from '../fixtures/capture-config.js';
 import { captureOnRedis } from '../fixtures/capture-on-redis.js';
-import { packetsOf, readVideoStream, waitFor } from '../fixtures/capture-stream.js';
+import { packetsOf, readVideoStream } from '../fixtures/capture-stream.js';
+import { until } from '../helpers/wait.js';
 
 const captures = captureOnRedis();
 
@@ -19,7 +20,7 @@ describe('capture service', () => {
     expect((await r.smembers(MONITORS_KEY)).sort()).toEqual(['61', '62']);
     expect(await r.hgetall(MONITOR_NAMES_KEY)).toEqual({ 61: 'Garage', 62: 'Garden' });
     for (const id of [61, 62]) {
-      await waitFor(`packets of monitor ${id}`, async () => packetsOf(await readVideoStream(r, id)).length >= 3);
+      await until(async () => packetsOf(await readVideoStream(r, id)).length >= 3, 15_000, `packets of monitor ${id}`);
     }
 
     await service.stop();

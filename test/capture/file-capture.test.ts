@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { pathToFileURL } from 'node:url';
 import { NO_TIMESTAMP } from '../../shared/packet.js';
 import { captureOnRedis } from '../fixtures/capture-on-redis.js';
-import { configsOf, packetsOf, probeAnnexB, readVideoStream, waitFor } from '../fixtures/capture-stream.js';
+import { configsOf, packetsOf, probeAnnexB, readVideoStream } from '../fixtures/capture-stream.js';
+import { until } from '../helpers/wait.js';
 import { makeVideoFile, type VideoFileOptions } from '../fixtures/media-files.js';
 
 const ID = 31;
@@ -13,7 +14,7 @@ async function captureFile(source: string, packetsWanted: number) {
   const { capture, redis: r } = await captures.monitor({ id: ID, name: 'Clip', source });
   const started = Date.now();
   await capture.start();
-  await waitFor(`${packetsWanted} packets`, async () => packetsOf(await readVideoStream(r, ID)).length >= packetsWanted);
+  await until(async () => packetsOf(await readVideoStream(r, ID)).length >= packetsWanted, 15_000, `${packetsWanted} packets`);
   await capture.stop();
   const entries = await readVideoStream(r, ID);
   return { entries, packets: packetsOf(entries), config: configsOf(entries)[0], seconds: (Date.now() - started) / 1000 };

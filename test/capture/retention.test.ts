@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { decodeHeader } from '../../shared/packet.js';
 import { monitorKeys } from '../../shared/redis-keys.js';
 import { captureOnRedis } from '../fixtures/capture-on-redis.js';
-import { packetsOf, probeAnnexB, readMetaConfig, readVideoStream, waitFor } from '../fixtures/capture-stream.js';
+import { packetsOf, probeAnnexB, readMetaConfig, readVideoStream } from '../fixtures/capture-stream.js';
+import { until } from '../helpers/wait.js';
 
 const ID = 41;
 const captures = captureOnRedis();
@@ -16,12 +17,12 @@ describe('stream retention', () => {
 
     // Sampled while capture keeps writing: the first packet in the stream, behind at most a config.
     const heads: boolean[] = [];
-    await waitFor('a dozen GOPs', async () => {
+    await until(async () => {
       const head = await r.xrangeBuffer(monitorKeys(ID).video, '-', '+', 'COUNT', 2);
       const packet = head.find(([, [field]]) => field.toString() === 'p');
       if (packet) heads.push(decodeHeader(packet[1][1]).keyframe);
       return (packetsOf(await readVideoStream(r, ID)).at(-1)?.sequence ?? 0) >= 60;
-    }, 10_000);
+    }, 10_000, 'a dozen GOPs');
     await capture.stop();
     expect(heads.length).toBeGreaterThan(10);
     expect(heads.every(Boolean)).toBe(true);

@@ -1,10 +1,12 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
-import { captureMetrics } from '../../shared/metrics.js';
 import { MonitorCapture } from '../../services/capture/monitor-capture.js';
 import { freshRedisUrl } from '../helpers/redis.js';
 import { captureConfig } from '../fixtures/capture-config.js';
-import { configsOf, packetsOf, probeAnnexB, readEvents, readMetaConfig, readVideoStream, waitFor } from '../fixtures/capture-stream.js';
+import { configsOf, packetsOf, probeAnnexB, readEvents, readMetaConfig, readVideoStream } from '../fixtures/capture-stream.js';
+import { metricValue } from '../helpers/metrics.js';
+import { sleep, until } from '../helpers/wait.js';
+import { takeLease } from '../fixtures/lease.js';
 import { startRtspCamera, type RtspCamera, type RtspCameraOptions } from '../fixtures/rtsp-camera.js';
 
 const ID = 21;
@@ -23,7 +25,7 @@ async function captureCamera(cam: RtspCameraOptions = {}, rtspTimeoutMs = 2000) 
   camera = await startRtspCamera(cam);
   const url = await freshRedisUrl();
   redis = new Redis(url);
-  capture = new MonitorCapture(redis, { id: ID, name: 'Door', source: camera.url }, captureConfig(url, [], { capture: { rtspTimeoutMs } }));
+  capture = new MonitorCapture(redis, { id: ID, name: 'Door', source: camera.url }, captureConfig(url, [], { capture: { rtspTimeoutMs } }), await takeLease(redis, ID));
   await capture.start();
   return { camera, redis, capture };
 }
@@ -31,13 +33,13 @@ async function captureCamera(cam: RtspCameraOptions = {}, rtspTimeoutMs = 2000) 
 const eventNames = async (r: Redis) => (await readEvents(r, ID)).map((e) => e.event);
 
 async function waitForEvent(r: Redis, event: string, count = 1, timeoutMs = 15_000) {
-  await waitFor(`${count}× ${event}`, async () => (await eventNames(r)).filter((e) => e === event).length >= count, timeoutMs);
+  await until(async () => (await eventNames(r)).filter((e) => e === event).length >= count, timeoutMs, `${count}× ${event}`);
 }
 
 describe('RTSP capture', () => {
   it('passes a real RTSP camera through to Redis without decoding, and the packets decode', async () => {
     const { redis, capture } = await captureCamera();
-    await waitFor('30 packets', async () => packetsOf(await readVideoStream(redis, ID)).length >= 30);
+    await until(async () => packetsOf(await readVideoStream(redis, ID)).length >= 30, 15_000, '30 packets');
     await capture.stop();
 
     const entries = await readVideoStream(redis, ID);
@@ -57,7 +59,7 @@ describe('RTSP capture', () => {
 
   it('passes H.265 through as well', async () => {
     const { redis, capture } = await captureCamera({ codec: 'h265', gop: 10 });
-    await waitFor('12 packets', async () => packetsOf(await readVideoStream(redis, ID)).length >= 12);
+    await until(async () => packetsOf(await readVideoStream(redis, ID)).length >= 12, 15_000, '12 packets');
     await capture.stop();
     const entries = await readVideoStream(redis, ID);
     const [config] = configsOf(entries);
@@ -69,15 +71,15 @@ describe('RTSP capture', () => {
 
   it('reports a killed camera once, reconnects when it is back on the same port, and raises the generation', async () => {
     const { camera, redis } = await captureCamera();
-    await waitFor('packets', async () => packetsOf(await readVideoStream(redis, ID)).length >= 5);
-    const reconnectsBefore = (await captureMetrics().reconnects.get()).values.find((v) => v.labels.monitor === String(ID))?.value ?? 0;
+    await until(async () => packetsOf(await readVideoStream(redis, ID)).length >= 5, 15_000, 'packets');
+    const reconnectsBefore = await metricValue('zmcast_capture_reconnects_total', { monitor: String(ID) });
 
     await camera.stop();
     await waitForEvent(redis, 'connection_failed');
     expect(JSON.parse((await redis.get(`zmcast:{m:${ID}}:status`))!).state).toBe('failed');
     // Several refused retries (backoff 100–400 ms) while the camera is down: still one event.
-    await new Promise((r) => setTimeout(r, 1200));
-    const reconnects = (await captureMetrics().reconnects.get()).values.find((v) => v.labels.monitor === String(ID))!.value;
+    await sleep(1200);
+    const reconnects = await metricValue('zmcast_capture_reconnects_total', { monitor: String(ID) });
     expect(reconnects - reconnectsBefore).toBeGreaterThanOrEqual(3);
 
     await camera.restart();
@@ -88,7 +90,7 @@ describe('RTSP capture', () => {
     const events = await readEvents(redis, ID);
     expect(events.find((e) => e.event === 'connection_restored')!.generation).toBe(2);
 
-    await waitFor('generation 2 packets', async () => packetsOf(await readVideoStream(redis, ID)).filter((p) => p.generation === 2).length >= 5);
+    await until(async () => packetsOf(await readVideoStream(redis, ID)).filter((p) => p.generation === 2).length >= 5, 15_000, 'generation 2 packets');
     expect((await readMetaConfig(redis, ID))?.generation).toBe(2);
     const entries = await readVideoStream(redis, ID);
     const firstOfGen2 = entries.findIndex((e) => 'packet' in e && e.packet.generation === 2);
@@ -100,7 +102,7 @@ describe('RTSP capture', () => {
 
   it('notices a camera that hangs without closing the connection, through the read timeout', async () => {
     const { camera, redis } = await captureCamera({}, 1000);
-    await waitFor('packets', async () => packetsOf(await readVideoStream(redis, ID)).length >= 5);
+    await until(async () => packetsOf(await readVideoStream(redis, ID)).length >= 5, 15_000, 'packets');
     camera.freeze();
     const frozenAt = Date.now();
     await waitForEvent(redis, 'capture_failed');

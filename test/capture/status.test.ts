@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import type { StatusRecord } from '../../services/capture/publisher.js';
+import type { StatusRecord } from '../../shared/status-record.js';
 import { monitorKeys } from '../../shared/redis-keys.js';
 import { captureOnRedis } from '../fixtures/capture-on-redis.js';
-import { waitFor } from '../fixtures/capture-stream.js';
+import { until } from '../helpers/wait.js';
 
 const ID = 51;
 const captures = captureOnRedis();
@@ -15,10 +15,10 @@ describe('capture status record', () => {
     await capture.start();
 
     // A few intervals in, the rate of the last one is the camera's.
-    const status = await waitFor('a connected status with a measured rate', async () => {
+    const status = await until(async () => {
       const s = JSON.parse((await r.get(key)) ?? 'null') as StatusRecord | null;
       return s && s.state === 'connected' && s.packets >= 15 ? s : undefined;
-    });
+    }, 15_000, 'a connected status with a measured rate');
     expect(status).toMatchObject({ monitor_id: ID, monitor_name: 'Porch', capture_node: 'test-node', generation: 1 });
     expect(status.fps).toBeGreaterThan(15);
     expect(status.fps).toBeLessThan(25);
@@ -33,6 +33,6 @@ describe('capture status record', () => {
     expect(stopped).toMatchObject({ state: 'stopped', fps: 0, kbps: 0 });
     // No refresh after stop: the record expires with its TTL.
     expect(await r.pttl(key)).toBeGreaterThan(0);
-    await waitFor('the status to expire', async () => (await r.exists(key)) === 0, 3000);
+    await until(async () => (await r.exists(key)) === 0, 3000, 'the status to expire');
   });
 });

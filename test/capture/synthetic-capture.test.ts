@@ -4,7 +4,9 @@ import { MonitorCapture } from '../../services/capture/monitor-capture.js';
 import { splitAnnexB } from '../../shared/codec.js';
 import { freshRedisUrl } from '../helpers/redis.js';
 import { captureConfig } from '../fixtures/capture-config.js';
-import { configsOf, packetsOf, probeAnnexB, readEvents, readMetaConfig, readVideoStream, waitFor } from '../fixtures/capture-stream.js';
+import { configsOf, packetsOf, probeAnnexB, readEvents, readMetaConfig, readVideoStream } from '../fixtures/capture-stream.js';
+import { until } from '../helpers/wait.js';
+import { takeLease } from '../fixtures/lease.js';
 
 const redises: Redis[] = [];
 const captures: MonitorCapture[] = [];
@@ -18,14 +20,14 @@ async function startCapture(source: string, overrides = {}) {
   const url = await freshRedisUrl();
   const redis = new Redis(url);
   redises.push(redis);
-  const capture = new MonitorCapture(redis, { id: 7, name: 'Synthetic', source }, captureConfig(url, [], overrides));
+  const capture = new MonitorCapture(redis, { id: 7, name: 'Synthetic', source }, captureConfig(url, [], overrides), await takeLease(redis, 7));
   captures.push(capture);
   await capture.start();
   return { url, redis, capture };
 }
 
 async function packetCount(redis: Redis, n: number) {
-  await waitFor(`${n} packets`, async () => packetsOf(await readVideoStream(redis, 7)).length >= n);
+  await until(async () => packetsOf(await readVideoStream(redis, 7)).length >= n, 15_000, `${n} packets`);
 }
 
 describe('synthetic capture', () => {
@@ -84,10 +86,10 @@ describe('synthetic capture', () => {
     await capture.stop();
     expect((await readMetaConfig(redis, 7))?.generation).toBe(1);
 
-    const again = new MonitorCapture(redis, { id: 7, name: 'Synthetic', source: 'synthetic:?size=160x120' }, captureConfig(url, []));
+    const again = new MonitorCapture(redis, { id: 7, name: 'Synthetic', source: 'synthetic:?size=160x120' }, captureConfig(url, []), await takeLease(redis, 7));
     captures.push(again);
     await again.start();
-    await waitFor('generation 2 packets', async () => packetsOf(await readVideoStream(redis, 7)).some((p) => p.generation === 2));
+    await until(async () => packetsOf(await readVideoStream(redis, 7)).some((p) => p.generation === 2), 15_000, 'generation 2 packets');
     expect((await readMetaConfig(redis, 7))?.generation).toBe(2);
     const events = await readEvents(redis, 7);
     expect(events.map((e) => e.event)).toEqual(['connecting', 'connected', 'connecting', 'connected']);
@@ -98,10 +100,10 @@ describe('synthetic capture', () => {
     await packetCount(redis, 1);
     await capture.stop();
 
-    const resized = new MonitorCapture(redis, { id: 7, name: 'Synthetic', source: 'synthetic:?size=320x240' }, captureConfig(url, []));
+    const resized = new MonitorCapture(redis, { id: 7, name: 'Synthetic', source: 'synthetic:?size=320x240' }, captureConfig(url, []), await takeLease(redis, 7));
     captures.push(resized);
     await resized.start();
-    await waitFor('generation 2 packets', async () => packetsOf(await readVideoStream(redis, 7)).some((p) => p.generation === 2));
+    await until(async () => packetsOf(await readVideoStream(redis, 7)).some((p) => p.generation === 2), 15_000, 'generation 2 packets');
     const changed = (await readEvents(redis, 7)).find((e) => e.event === 'codec_changed');
     expect(changed).toMatchObject({ generation: 2, message: expect.stringMatching(/160x120 → .*320x240/) });
     expect(await readMetaConfig(redis, 7)).toMatchObject({ width: 320, height: 240, generation: 2 });
@@ -111,7 +113,8 @@ describe('synthetic capture', () => {
     const url = await freshRedisUrl();
     const redis = new Redis(url);
     redises.push(redis);
-    expect(() => new MonitorCapture(redis, { id: 1, name: 'Bad', source: 'synthetic:?size=big' }, captureConfig(url, [])))
+    const lease = await takeLease(redis, 1);
+    expect(() => new MonitorCapture(redis, { id: 1, name: 'Bad', source: 'synthetic:?size=big' }, captureConfig(url, []), lease))
       .toThrow(/size must be WIDTHxHEIGHT/);
   });
 });

@@ -14,7 +14,8 @@ import { createZmTestDatabase, type TestDatabase } from '../helpers/mariadb.js';
 import { freshRedisUrl } from '../helpers/redis.js';
 import { ZmFixture } from '../auth/zm-fixtures.js';
 import { captureConfig } from '../fixtures/capture-config.js';
-import { packetsOf, readEvents, readMetaConfig, readVideoStream, waitFor } from '../fixtures/capture-stream.js';
+import { packetsOf, readEvents, readMetaConfig, readVideoStream } from '../fixtures/capture-stream.js';
+import { until } from '../helpers/wait.js';
 import { startRtspCamera, type RtspCamera } from '../fixtures/rtsp-camera.js';
 
 const CAM = 'synthetic:?size=160x120&fps=10&gop=10';
@@ -82,7 +83,7 @@ describe('capture in ZoneMinder mode', () => {
     expect(capture.monitorIds).toEqual([1, 2]);
     expect(await registered()).toEqual([1, 2]);
     expect(await redis.hgetall(MONITOR_NAMES_KEY)).toEqual({ 1: 'Front', 2: 'Back' });
-    for (const id of [1, 2]) await waitFor(`packets of monitor ${id}`, async () => (await packets(id)) >= 3);
+    for (const id of [1, 2]) await until(async () => (await packets(id)) >= 3, 15_000, `packets of monitor ${id}`);
     for (const id of [3, 4, 5, 6, 7]) {
       expect(await redis.exists(monitorKeys(id).video, monitorKeys(id).status, monitorKeys(id).meta)).toBe(0);
     }
@@ -109,34 +110,34 @@ describe('capture in ZoneMinder mode', () => {
     await zm.addMonitor({ id: 2, name: 'Back', path: CAM, serverId: 1 });
     await zm.addMonitor({ id: 9, name: 'Steady', path: CAM, serverId: 1 });
     await follow({ name: 'cam-a' }, 200);
-    await waitFor('packets of monitor 9', async () => (await packets(9)) >= 3);
+    await until(async () => (await packets(9)) >= 3, 15_000, 'packets of monitor 9');
 
     // Added in the web UI.
     await zm.addMonitor({ id: 8, name: 'New', path: CAM, serverId: 1 });
-    await waitFor('monitor 8 captured', async () => (await packets(8)) >= 3);
+    await until(async () => (await packets(8)) >= 3, 15_000, 'monitor 8 captured');
     expect(await redis.hget(MONITOR_NAMES_KEY, '8')).toBe('New');
 
     // Capturing set to None: stopped, still listed (it exists in ZoneMinder).
     await db.sql.query("UPDATE Monitors SET Capturing = 'None' WHERE Id = 2");
-    await waitFor('monitor 2 stopped', async () => (await state(2)) === 'stopped');
+    await until(async () => (await state(2)) === 'stopped', 15_000, 'monitor 2 stopped');
     expect(await registered()).toContain(2);
 
     // Moved to another server: stopped here.
     await db.sql.query('UPDATE Monitors SET ServerId = 2 WHERE Id = 8');
-    await waitFor('monitor 8 stopped', async () => (await state(8)) === 'stopped');
+    await until(async () => (await state(8)) === 'stopped', 15_000, 'monitor 8 stopped');
     expect(await registered()).toContain(8);
 
     // Deleted: stopped and no longer listed.
     await db.sql.query('UPDATE Monitors SET ServerId = 1 WHERE Id = 8');
-    await waitFor('monitor 8 back', async () => (await state(8)) === 'connected');
+    await until(async () => (await state(8)) === 'connected', 15_000, 'monitor 8 back');
     await db.sql.query('UPDATE Monitors SET Deleted = 1 WHERE Id = 8');
-    await waitFor('monitor 8 unlisted', async () => !(await registered()).includes(8));
+    await until(async () => !(await registered()).includes(8), 15_000, 'monitor 8 unlisted');
     expect(await redis.hexists(MONITOR_NAMES_KEY, '8')).toBe(0);
     expect(await state(8)).toBe('stopped');
 
     // Path and name edited: the camera connection is made anew, with the new stream.
     await db.sql.query("UPDATE Monitors SET Path = 'synthetic:?size=320x240&fps=10&gop=10', Name = 'Front door' WHERE Id = 1");
-    await waitFor('monitor 1 at 320x240', async () => (await readMetaConfig(redis, 1))?.width === 320);
+    await until(async () => (await readMetaConfig(redis, 1))?.width === 320, 15_000, 'monitor 1 at 320x240');
     expect((await readMetaConfig(redis, 1))?.generation).toBe(2);
     expect(await redis.hget(MONITOR_NAMES_KEY, '1')).toBe('Front door');
 
@@ -154,7 +155,7 @@ describe('capture in ZoneMinder mode', () => {
     await db.sql.query('RENAME TABLE Monitors TO Monitors_away');
     await expect(source!.refresh()).rejects.toThrow(/Monitors/);
     const before = await packets(1);
-    await waitFor('packets still flowing', async () => (await packets(1)) > before + 3);
+    await until(async () => (await packets(1)) > before + 3, 15_000, 'packets still flowing');
     expect(capture.monitorIds).toEqual([1]);
 
     await db.sql.query('RENAME TABLE Monitors_away TO Monitors');
@@ -182,9 +183,9 @@ describe('capture in ZoneMinder mode', () => {
     await zm.addMonitor({ id: 3, name: 'Multicast', path: camera.url, method: 'rtpMulti', serverId: 1 });
     await follow({ name: 'cam-a' });
 
-    for (const id of [1, 2]) await waitFor(`RTSP packets of monitor ${id}`, async () => (await packets(id)) >= 10);
+    for (const id of [1, 2]) await until(async () => (await packets(id)) >= 10, 15_000, `RTSP packets of monitor ${id}`);
     // This camera offers no multicast: the SETUP that asks for it is refused (461), so Method reached FFmpeg.
-    await waitFor('multicast refused', async () => (await readEvents(redis, 3)).some((e) => e.event === 'connection_failed'));
+    await until(async () => (await readEvents(redis, 3)).some((e) => e.event === 'connection_failed'), 15_000, 'multicast refused');
     expect(await packets(3)).toBe(0);
   });
 });

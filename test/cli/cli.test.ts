@@ -11,7 +11,7 @@ import { createAuthenticator, type Authenticator } from '../../shared/auth/index
 import { loadConfig } from '../../shared/config.js';
 import { freePort } from '../../shared/redis-locator.js';
 import { freshRedisUrl } from '../helpers/redis.js';
-import { until } from '../helpers/edge.js';
+import { until } from '../helpers/wait.js';
 
 const BIN = join(import.meta.dirname, '..', '..', 'bin', 'zmcast.js');
 const children: ChildProcess[] = [];

@@ -14,7 +14,8 @@ import { mintToken } from '../../shared/auth/index.js';
 import type { ErrorReply } from '../../shared/protocol.js';
 import { freePort } from '../../shared/redis-locator.js';
 import { freshRedisUrl } from '../helpers/redis.js';
-import { PacketSource, until } from '../helpers/edge.js';
+import { PacketSource } from '../helpers/edge.js';
+import { until } from '../helpers/wait.js';
 
 const BIN = join(import.meta.dirname, '..', '..', 'bin', 'zmcast.js');
 const SECRET = 'reload-test-secret-reload-test-secret!!';

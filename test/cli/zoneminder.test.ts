@@ -13,7 +13,7 @@ import { MONITORS_KEY } from '../../shared/redis-keys.js';
 import { freePort } from '../../shared/redis-locator.js';
 import { createZmTestDatabase, writeZmConf, type TestDatabase } from '../helpers/mariadb.js';
 import { freshRedisUrl } from '../helpers/redis.js';
-import { until } from '../helpers/edge.js';
+import { until } from '../helpers/wait.js';
 import { SECRET, ZmFixture, zmToken } from '../auth/zm-fixtures.js';
 
 const BIN = join(import.meta.dirname, '..', '..', 'bin', 'zmcast.js');

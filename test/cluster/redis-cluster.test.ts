@@ -10,7 +10,8 @@ import { loadConfig } from '../../shared/config.js';
 import { Publisher } from '../../services/capture/publisher.js';
 import { ZmcastClient, type ReceivedPacket } from '../../client/zmcast-client.js';
 import { startCluster, type LocalCluster } from '../helpers/redis-cluster.js';
-import { listenEdge, until } from '../helpers/edge.js';
+import { listenEdge } from '../helpers/edge.js';
+import { sleep, until } from '../helpers/wait.js';
 
 let cluster: LocalCluster;
 let redis: Cluster;
@@ -34,7 +35,7 @@ describe('Redis Cluster', () => {
   it('publishes and fans out monitors that live on different cluster nodes', async () => {
     const monitors = [1, 2, 3, 4, 5, 6];
     const retention = { ...loadConfig({ env: {} }).retention, gops: 50 };
-    const publishers = monitors.map((id) => new Publisher(redis, id, retention));
+    const publishers = monitors.map((id) => new Publisher(redis, id, retention, { token: `cluster-test-${id}`, ttlMs: 60_000 }));
     for (const [i, p] of publishers.entries()) {
       await p.register(`Cluster ${monitors[i]}`);
       p.publishConfig({ codec: 'h264', codecString: 'avc1.42E01E', width: 320, height: 240, extradata: Buffer.alloc(0), generation: 1 });
@@ -50,7 +51,7 @@ describe('Redis Cluster', () => {
       for (const p of publishers) {
         p.publishPacket({ data: Buffer.alloc(800, seq), keyframe: seq % 10 === 0, generation: 1, sequence: seq, captureTime: Date.now(), pts: 0n, dts: 0n, duration: 40_000 });
       }
-      await new Promise((r) => setTimeout(r, 10));
+      await sleep(10);
     }
     await Promise.all(publishers.map((p) => p.flush()));
     await until(() => [...got.values()].every((list) => list.length === 30), 15_000, 'packets from every monitor');

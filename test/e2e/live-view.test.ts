@@ -10,7 +10,8 @@ import { configFromJson, type CodecConfig } from '../../shared/codec.js';
 import { freshRedisUrl } from '../helpers/redis.js';
 import { captureConfig } from '../fixtures/capture-config.js';
 import { probeAnnexB } from '../fixtures/capture-stream.js';
-import { listenEdge, until } from '../helpers/edge.js';
+import { listenEdge } from '../helpers/edge.js';
+import { sleep, until } from '../helpers/wait.js';
 
 let redis: Redis;
 let capture: CaptureService;
@@ -47,7 +48,7 @@ async function watchFor(ms: number): Promise<{ config: CodecConfig; packets: Rec
     packets.push(p);
   });
   client.subscribeStream(1, 'h264');
-  await new Promise((r) => setTimeout(r, ms));
+  await sleep(ms);
   await client.close();
   return { config: config!, packets, firstFrameMs };
 }
@@ -67,7 +68,7 @@ describe('live view end to end', () => {
   });
 
   it('starts a late joiner at the latest keyframe: its first frame decodes at once', async () => {
-    await new Promise((r) => setTimeout(r, 500)); // join mid-GOP
+    await sleep(500); // join mid-GOP
     const late = await watchFor(1500);
     expect(late.packets[0].keyframe).toBe(true);
     expect(late.firstFrameMs).toBeLessThan(1000);

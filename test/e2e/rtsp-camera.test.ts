@@ -13,7 +13,8 @@ import { freshRedisUrl } from '../helpers/redis.js';
 import { captureConfig } from '../fixtures/capture-config.js';
 import { probeAnnexB } from '../fixtures/capture-stream.js';
 import { startRtspCamera, type RtspCamera } from '../fixtures/rtsp-camera.js';
-import { listenEdge, until } from '../helpers/edge.js';
+import { listenEdge } from '../helpers/edge.js';
+import { until } from '../helpers/wait.js';
 
 let camera: RtspCamera;
 let redis: Redis;

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { ZmcastClient } from '../../client/zmcast-client.js';
-import { startEdge, PacketSource, until, type EdgeRig } from '../helpers/edge.js';
+import { startEdge, PacketSource, type EdgeRig } from '../helpers/edge.js';
+import { sleep, until } from '../helpers/wait.js';
 import type { EventReply } from '../../shared/protocol.js';
 
 const rigs: EdgeRig[] = [];
@@ -56,7 +57,7 @@ describe('events', () => {
     emit(10); // live again, and some may race the catch-up read
     await cam.publisher.flush();
     await until(() => resumed.events.length >= 20, 5000, 'resumed events');
-    await new Promise((r) => setTimeout(r, 200));
+    await sleep(200);
     expect(resumed.events.map((e) => e.message)).toEqual(Array.from({ length: 20 }, (_, i) => `e${i + 10}`));
   });
 
@@ -68,10 +69,10 @@ describe('events', () => {
     const live = await eventsViewer(rig, 8); // keeps the edge following the monitor
     let n = 0;
     const timer = setInterval(() => cam.publisher.event('capture_resumed', `r${n++}`, 1), 2);
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
     const since = live.events[0].id;
     const resumed = await eventsViewer(rig, 8, since);
-    await new Promise((r) => setTimeout(r, 200));
+    await sleep(200);
     clearInterval(timer);
     await cam.publisher.flush();
     await until(() => live.events.length === n, 5000, 'live events');

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { ZmcastClient, type ReceivedPacket } from '../../client/zmcast-client.js';
-import { startEdge, PacketSource, until, sleep, type EdgeRig } from '../helpers/edge.js';
+import { startEdge, PacketSource, type EdgeRig } from '../helpers/edge.js';
+import { sleep, until } from '../helpers/wait.js';
 import type { CodecReply } from '../../shared/protocol.js';
 
 let rig: EdgeRig | undefined;
@@ -80,6 +81,8 @@ describe('fan-out', () => {
     const fast = await viewer(4);
     const slow = await viewer(4);
     const slowDropped: number[] = [];
+    const fastMsgs: unknown[] = [];
+    fast.client.on("dropped", (d) => fastMsgs.push(d));
     slow.client.on('dropped', (d) => slowDropped.push(d.count));
     const closed = new Promise<number>((resolve) => slow.client.once('close', (code) => resolve(code)));
     slow.client.ws.pause(); // stops reading: the kernel buffers fill, then the edge's send queue
@@ -89,7 +92,7 @@ describe('fan-out', () => {
     slow.client.ws.resume(); // reads what was queued, then the close frame
     const code = await Promise.race([closed, sleep(10_000).then(() => -1)]);
     const sent = cam.sequence;
-    await until(() => fast.packets.length === sent, 15_000, 'fast viewer to get every packet');
+    await until(() => fast.packets.length === sent, 15_000, `fast viewer to get every packet (${fast.packets.length}/${sent}) ${JSON.stringify(fastMsgs)}`);
     expect(code).toBe(4008);
     expect(fast.packets.map((p) => p.sequence)).toEqual(Array.from({ length: sent }, (_, i) => i));
     const text = await (await fetch(`${rig.url}/metrics`)).text();

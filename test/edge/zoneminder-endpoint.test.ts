@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { startEdge, PacketSource, until, type EdgeRig } from '../helpers/edge.js';
+import { startEdge, PacketSource, type EdgeRig } from '../helpers/edge.js';
+import { until } from '../helpers/wait.js';
 
 let rig: EdgeRig | undefined;
 const sockets: WebSocket[] = [];

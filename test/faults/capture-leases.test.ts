@@ -68,13 +68,17 @@ describe('fault drill: capture processes in pool mode', () => {
 
     await a.kill('SIGKILL');
     const killedAt = Date.now();
+    // Status tells the truth at once: a record capture stopped refreshing is not "connected".
+    await until(async () => !(await status(probe, onA)).connected, 5000, 'status to stop saying connected');
+    const honestMs = Date.now() - killedAt;
+    expect(honestMs).toBeLessThan(2500);
     await until(() => packets.some((p) => p.generation > generationBefore), 15_000, 'video of a new generation');
     const failoverMs = Date.now() - killedAt;
     const first = packets.find((p) => p.generation > generationBefore)!;
     expect(first.keyframe).toBe(true);
     await until(() => events.some((e) => e.event === 'capture_failover'), 5000, 'a capture_failover event');
     expect((await status(probe, onA)).capture_node).toBe('node-b');
-    console.log(`drill capture-kill: monitor ${onA} captured again after ${failoverMs} ms`);
+    console.log(`drill capture-kill: status not connected after ${honestMs} ms; monitor ${onA} captured again after ${failoverMs} ms`);
     expect(failoverMs).toBeLessThan(10_000);
     await viewer.close();
     await probe.close();

@@ -97,14 +97,14 @@ export function zmcast(args: string[], env: NodeJS.ProcessEnv): Zmcast {
 
 export async function startEdge(redisUrl: string, env: NodeJS.ProcessEnv = {}): Promise<Zmcast & { url: string; port: number }> {
   const port = await freePort();
-  const edge = zmcast(['edge', '--port', String(port)], { REDIS_URL: redisUrl, ZMCAST_EDGE_HOST: '127.0.0.1', ...env });
+  const edge = zmcast(['edge', '--port', String(port)], { REDIS_URL: redisUrl, ZMCAST_REDIS_URL: redisUrl, ZMCAST_EDGE_HOST: '127.0.0.1', ...env });
   const url = `http://127.0.0.1:${port}`;
   await until(async () => (await fetch(`${url}/healthz`).catch(() => null))?.ok === true, 20_000, 'edge to listen');
   return { ...edge, url, port };
 }
 
 export function startCapture(redisUrl: string, monitors: string, env: NodeJS.ProcessEnv = {}): Zmcast {
-  return zmcast(['capture', '--monitors', monitors], { REDIS_URL: redisUrl, ...env });
+  return zmcast(['capture', '--monitors', monitors], { REDIS_URL: redisUrl, ZMCAST_REDIS_URL: redisUrl, ...env });
 }
 
 export async function getJson<T>(url: string): Promise<{ status: number; body: T; ms: number; headers: Headers }> {

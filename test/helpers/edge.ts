@@ -62,7 +62,8 @@ export class PacketSource {
   constructor(readonly redis: Redis, readonly monitorId: number, readonly opts: { gop: number; size: number; retention?: Partial<Config['retention']> }) {
     // Tests publish in bursts faster than any camera, so keep more GOPs than the default.
     const retention = { ...loadConfig({ env: {} }).retention, gops: 100, ...opts.retention };
-    this.publisher = new Publisher(redis, monitorId, retention);
+    // Its own lease token: the first write takes the monitor's free lease, as a lone capture would.
+    this.publisher = new Publisher(redis, monitorId, retention, { token: `test-source-${monitorId}-${process.pid}`, ttlMs: 60_000 });
   }
 
   async register(): Promise<void> {
@@ -102,16 +103,5 @@ export class PacketSource {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
     await this.publisher.flush();
-  }
-}
-
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Polls until `check` returns true, or throws after `timeoutMs`. */
-export async function until(check: () => boolean | Promise<boolean>, timeoutMs = 10_000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
   }
 }

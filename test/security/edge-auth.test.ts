@@ -14,9 +14,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mintToken } from '../../shared/auth/index.js';
 import { setLogLevel } from '../../shared/log.js';
 import { createZmTestDatabase, writeZmConf, type TestDatabase } from '../helpers/mariadb.js';
-import { PacketSource, sleep, startEdge, type EdgeRig } from '../helpers/edge.js';
+import { PacketSource, startEdge, type EdgeRig } from '../helpers/edge.js';
+import { sleep } from '../helpers/wait.js';
 import { phpJwtEncode, SECRET, zmAuthHashAt, zmBcrypt, ZmFixture, zmToken } from '../auth/zm-fixtures.js';
-import { dropped, isError, isType, open, q, rawExchange, refusal, refused, type Conn } from './rig.js';
+import { dropped, isError, isType, open, q, rawExchange, refused, type Conn, upgradeRefusal } from './rig.js';
 
 const REVALIDATE_MS = 1000;
 const IN_BAND_MS = 1500;
@@ -174,7 +175,7 @@ describe('zoneminder mode', () => {
     ];
     for (const [path, o, status, body, reason] of cases) {
       const before = await refused(reason);
-      expect(await refusal(rig.url, path, o), path).toEqual({ status, body: `${body}\n` });
+      expect(await upgradeRefusal(rig.url, path, o), path).toEqual({ status, body: `${body}\n` });
       expect(await refused(reason), reason).toBe(before + 1);
     }
   });
@@ -182,7 +183,7 @@ describe('zoneminder mode', () => {
   it('hides monitors a user may not watch: 404 on /monitors/:id/ws, `forbidden` per command on /ws', async () => {
     const token = zmToken(SECRET, 'viewer');
     for (const path of [`/monitors/2/ws?token=${token}`, `/monitors/99/ws?token=${token}`, '/monitors/1/ws?user=nostream&pass=nostream-pw']) {
-      expect(await refusal(rig.url, path), path).toEqual({ status: 404, body: 'Unknown monitor\n' });
+      expect(await upgradeRefusal(rig.url, path), path).toEqual({ status: 404, body: 'Unknown monitor\n' });
     }
     const ok = await connect(rig.url, `/monitors/1/ws?token=${token}`);
     ok.send({ command: 'status' });
@@ -327,13 +328,13 @@ describe('config mode', () => {
       [`/ws?token=${await mintToken('nobody', secret, 600)}`, 401, 'Credentials revoked; sign in again'],
       [`/monitors/2/ws?token=${await mintToken('carol', secret, 600)}`, 404, 'Unknown monitor'],
     ];
-    for (const [path, status, body] of cases) expect(await refusal(rig.url, path), path).toEqual({ status, body: `${body}\n` });
+    for (const [path, status, body] of cases) expect(await upgradeRefusal(rig.url, path), path).toEqual({ status, body: `${body}\n` });
   });
 
   it('refuses a handshake without credentials with 401 when in-band auth is off', async () => {
     const strict = await startEdge({ auth: { mode: 'config', secret, inBandTimeoutMs: 0, users: [] } });
     try {
-      expect(await refusal(strict.url, '/ws')).toEqual({ status: 401, body: 'Authentication required\n' });
+      expect(await upgradeRefusal(strict.url, '/ws')).toEqual({ status: 401, body: 'Authentication required\n' });
     } finally {
       await strict.close();
     }
@@ -349,7 +350,7 @@ describe('edge protection', () => {
     try {
       const before = await refused('origin');
       for (const origin of ['https://evil.example', 'null', 'http://127.0.0.1.evil.example']) {
-        expect(await refusal(rig.url, '/ws', { headers: { Origin: origin } }), origin).toEqual({ status: 403, body: 'Origin not allowed\n' });
+        expect(await upgradeRefusal(rig.url, '/ws', { headers: { Origin: origin } }), origin).toEqual({ status: 403, body: 'Origin not allowed\n' });
       }
       expect(await refused('origin')).toBe(before + 3);
       for (const headers of [{}, { Origin: rig.url }, { Origin: 'https://console.example' }] as Record<string, string>[]) {
@@ -372,12 +373,12 @@ describe('edge protection', () => {
     try {
       const held = [await attempt('198.51.100.1'), await attempt('198.51.100.1', 'frank')];
       let before = await refused('capacity_address');
-      expect(await refusal(rig.url, '/ws?user=frank&pass=frank-pw', { headers: { 'X-Forwarded-For': '198.51.100.1' } })).toEqual({ status: 503, body: 'Too many connections\n' });
+      expect(await upgradeRefusal(rig.url, '/ws?user=frank&pass=frank-pw', { headers: { 'X-Forwarded-For': '198.51.100.1' } })).toEqual({ status: 503, body: 'Too many connections\n' });
       expect(await refused('capacity_address')).toBe(before + 1);
 
       held.push(await attempt('198.51.100.2'));
       before = await refused('capacity_user');
-      expect(await refusal(rig.url, '/ws?user=erin&pass=erin-pw', { headers: { 'X-Forwarded-For': '198.51.100.3' } })).toEqual({ status: 503, body: 'Too many connections for this user\n' });
+      expect(await upgradeRefusal(rig.url, '/ws?user=erin&pass=erin-pw', { headers: { 'X-Forwarded-For': '198.51.100.3' } })).toEqual({ status: 503, body: 'Too many connections for this user\n' });
       expect(await refused('capacity_user')).toBe(before + 1);
       // In-band logins count against the user too.
       const inBand = await connect(rig.url, '/ws', { headers: { 'X-Forwarded-For': '198.51.100.4' } });
@@ -388,7 +389,7 @@ describe('edge protection', () => {
       expect(held.length).toBe(5);
       await sleep(50); // the refused in-band connection has given its slot back
       before = await refused('capacity_edge');
-      expect(await refusal(rig.url, '/ws?user=gina&pass=gina-pw', { headers: { 'X-Forwarded-For': '198.51.100.7' } })).toEqual({ status: 503, body: 'Too many connections\n' });
+      expect(await upgradeRefusal(rig.url, '/ws?user=gina&pass=gina-pw', { headers: { 'X-Forwarded-For': '198.51.100.7' } })).toEqual({ status: 503, body: 'Too many connections\n' });
       expect(await refused('capacity_edge')).toBe(before + 1);
 
       const gone = held.shift()!; // erin from 198.51.100.1

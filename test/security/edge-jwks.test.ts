@@ -10,7 +10,8 @@ import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'j
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ZmcastClient } from '../../client/zmcast-client.js';
 import type { ErrorReply } from '../../shared/protocol.js';
-import { startEdge, PacketSource, until, type EdgeRig } from '../helpers/edge.js';
+import { startEdge, PacketSource, type EdgeRig } from '../helpers/edge.js';
+import { until } from '../helpers/wait.js';
 
 const ISSUER = 'https://idp.test/realms/cams';
 const AUDIENCE = 'zmcast-edge';

@@ -8,8 +8,8 @@
 import { connect as tcpConnect } from 'node:net';
 import WebSocket from 'ws';
 import { ZmcastClient, type ReceivedPacket } from '../../client/zmcast-client.js';
-import { registry } from '../../shared/metrics.js';
-import { until } from '../helpers/edge.js';
+import { metricValue } from '../helpers/metrics.js';
+import { until } from '../helpers/wait.js';
 
 export type Msg = Record<string, unknown>;
 
@@ -99,8 +99,12 @@ export function open(base: string, path: string, o: AttemptOptions = {}): Promis
   });
 }
 
-/** The refusal of an upgrade that must not succeed. */
-export async function refusal(base: string, path: string, o: AttemptOptions = {}): Promise<Refusal> {
+/**
+ * The refusal (status and body) of a WebSocket upgrade that must not succeed.
+ * For an AuthError from an authenticator called directly, see authErrorFrom in
+ * test/helpers/auth-error.ts.
+ */
+export async function upgradeRefusal(base: string, path: string, o: AttemptOptions = {}): Promise<Refusal> {
   try {
     const c = await open(base, path, o);
     c.ws.terminate();
@@ -137,20 +141,12 @@ export function rawExchange(port: number, payload: string | Buffer, o: { timeout
 
 /** Current value of zmcast_edge_refused_total{reason}. */
 export async function refused(reason: string): Promise<number> {
-  return counter('zmcast_edge_refused_total', { reason });
+  return metricValue('zmcast_edge_refused_total', { reason });
 }
 
 /** Current value of zmcast_edge_dropped_clients_total{reason}. */
 export async function dropped(reason: string): Promise<number> {
-  return counter('zmcast_edge_dropped_clients_total', { reason });
-}
-
-async function counter(name: string, labels: Record<string, string>): Promise<number> {
-  const metric = registry.getSingleMetric(name);
-  if (!metric) return 0;
-  const { values } = await metric.get();
-  const hit = values.find((v) => Object.entries(labels).every(([k, want]) => v.labels[k] === want));
-  return hit?.value ?? 0;
+  return metricValue('zmcast_edge_dropped_clients_total', { reason });
 }
 
 /** A viewer of one monitor on /ws that must see every packet, in order, without a gap. */
