@@ -79,7 +79,8 @@ function watchConnection<T extends RedisClient>(client: T, role: RedisRole): T {
     m.connected.set({ role }, 0);
     log.warn('redis connection lost; reconnecting', { role, error: err.message });
   });
-  client.on('close', () => {
+  // 'reconnecting', not 'close': a connection we end ourselves is not lost.
+  client.on('reconnecting', () => {
     if (lostAt === null && everReady) {
       lostAt = Date.now();
       m.connected.set({ role }, 0);
