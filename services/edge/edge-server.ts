@@ -44,6 +44,7 @@ export class EdgeServer {
   private readonly tls: TlsServer | null;
   private readonly m = edgeMetrics();
   private draining = false;
+  private pinging: Promise<string> | null = null;
 
   constructor(
     private readonly redis: RedisClient,
@@ -147,7 +148,9 @@ export class EdgeServer {
 
   /** Why this edge cannot serve now, within a bounded time; null when it can. */
   private async redisProblem(): Promise<string | null> {
-    if ((await within(this.redis.ping(), READY_PING_MS)) === undefined) return 'redis unreachable';
+    // One PING at a time, however often the load balancer asks.
+    this.pinging ??= this.redis.ping().finally(() => (this.pinging = null));
+    if ((await within(this.pinging, READY_PING_MS)) === undefined) return 'redis unreachable';
     if (!this.hub.checkReaders()) return 'redis reads are stalled';
     return null;
   }

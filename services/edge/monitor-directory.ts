@@ -39,6 +39,8 @@ export class MonitorDirectory {
   private readonly lastStatus = new Map<number, StatusReply>();
   private readonly lastExists = new Map<number, boolean>();
   private lastList: MonitorListing['monitors'] | null = null;
+  /** One registry read at a time, however many ask: requests during a Redis stall must not pile up commands. */
+  private listing: Promise<[string[], Record<string, string>]> | null = null;
 
   constructor(private readonly redis: RedisClient) {}
 
@@ -79,8 +81,9 @@ export class MonitorDirectory {
   }
 
   async list(): Promise<MonitorListing> {
-    const read = Promise.all([this.redis.smembers(MONITORS_KEY), this.redis.hgetall(MONITOR_NAMES_KEY)]);
-    const fresh = await answered(read);
+    this.listing ??= Promise.all([this.redis.smembers(MONITORS_KEY), this.redis.hgetall(MONITOR_NAMES_KEY)])
+      .finally(() => (this.listing = null));
+    const fresh = await answered(this.listing);
     if (fresh === undefined) return { monitors: this.lastList ?? [], stale: true };
     const [ids, names] = fresh;
     this.lastList = ids.map(Number).sort((a, b) => a - b).map((id) => ({ id, name: names[id] ?? `Monitor ${id}` }));
