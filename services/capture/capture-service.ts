@@ -119,11 +119,17 @@ export class CaptureService {
   /** A lease was taken: capture the monitor under it. */
   private async begin(lease: MonitorLease): Promise<void> {
     const spec = this.specs.get(lease.monitorId);
-    if (this.stopped || !spec || this.captures.has(spec.id)) return;
+    if (spec && this.captures.has(spec.id)) return;
+    if (this.stopped || !spec) {
+      // Taken while the monitor was being removed (or the process stopping): hand it straight back.
+      await this.leases.release(lease.monitorId);
+      return;
+    }
     const capture = new MonitorCapture(this.redis, spec, this.config, lease, (id) => {
       // Redis refused a write: another process holds the lease now.
       this.leases.forget(id);
-      void this.serial(() => this.end(id)); // end() catches its own errors
+      // oxlint-disable-next-line typescript/no-floating-promises -- end() catches its own errors, so this serial() never rejects
+      void this.serial(() => this.end(id));
     });
     this.captures.set(spec.id, capture);
     try {

@@ -26,7 +26,9 @@ afterAll(async () => {
   await redis?.kill();
 });
 
+/** Paced, so polling stays under the edge's command rate limit. */
 async function status(client: ZmcastClient, id: number): Promise<StatusReply> {
+  await sleep(50);
   client.send({ command: 'status', monitor_id: id });
   return (await client.next('status'))[0];
 }
@@ -81,6 +83,42 @@ describe('fault drill: capture processes in pool mode', () => {
     console.log(`drill capture-kill: status not connected after ${honestMs} ms; monitor ${onA} captured again after ${failoverMs} ms`);
     expect(failoverMs).toBeLessThan(10_000);
     await viewer.close();
+    await probe.close();
+  });
+
+  it('gives a joining process its share without double capture, and hands a leaving one\'s monitors over at once', async () => {
+    // node-b holds both monitors now (the previous test killed node-a).
+    const probe = await ZmcastClient.connect(edge.url);
+    const nodes = async () => [(await status(probe, 1)).capture_node, (await status(probe, 2)).capture_node];
+    await until(async () => (await nodes()).every((n) => n === 'node-b'), 10_000, 'node-b to hold both monitors');
+    const viewers = await Promise.all([1, 2].map(async (id) => {
+      const v = await ZmcastClient.connect(edge.url);
+      const packets: ReceivedPacket[] = [];
+      v.on('packet', (p) => packets.push(p));
+      v.subscribeStream(id);
+      return { v, packets };
+    }));
+    const c = capture('node-c', [1, 2]);
+    await until(async () => (await nodes()).sort().join() === 'node-b,node-c', 15_000, 'node-c to take its share');
+
+    const b = captures.find((x) => x.logs().some((l) => l.process && String(l.process).startsWith('node-b/')))!;
+    await b.kill('SIGTERM');
+    const leftAt = Date.now();
+    await until(async () => {
+      const [s1, s2] = [await status(probe, 1), await status(probe, 2)];
+      return s1.capture_node === 'node-c' && s2.capture_node === 'node-c' && s1.connected && s2.connected;
+    }, 10_000, 'node-c to capture both monitors');
+    const handOverMs = Date.now() - leftAt;
+    await sleep(1000);
+    for (const { v, packets } of viewers) {
+      // One writer at a time: a monitor's generations follow each other, never interleave.
+      const order = packets.map((p) => p.generation);
+      expect(order).toEqual([...order].sort((x, y) => x - y));
+      await v.close();
+    }
+    expect(c.child.exitCode).toBeNull();
+    console.log(`drill capture-leave: a leaving process's monitors captured by the other after ${handOverMs} ms`);
+    expect(handOverMs).toBeLessThan(5000);
     await probe.close();
   });
 });
