@@ -10,7 +10,7 @@
  */
 import { toCaptureSpec, type ZmCaptureSpec, type ZmDatabase, type ZmMonitorRow } from '../../shared/auth/index.js';
 import { logger } from '../../shared/log.js';
-import { MONITORS_KEY, MONITOR_NAMES_KEY } from '../../shared/redis-keys.js';
+import { MONITORS_KEY, MONITOR_NAMES_KEY, monitorKeys } from '../../shared/redis-keys.js';
 import type { RedisClient } from '../../shared/redis.js';
 import type { ApplyResult, CaptureService } from './capture-service.js';
 import type { CaptureSpec } from './source.js';
@@ -111,7 +111,15 @@ export class ZmMonitorSource {
     const existing = new Set((await this.o.db.monitors()).map((m) => m.id));
     const gone = ids.filter((id) => !existing.has(id)).map(String);
     if (!gone.length) return;
-    await Promise.all([this.o.redis.srem(MONITORS_KEY, ...gone), this.o.redis.hdel(MONITOR_NAMES_KEY, ...gone)]);
+    await Promise.all([
+      this.o.redis.srem(MONITORS_KEY, ...gone),
+      this.o.redis.hdel(MONITOR_NAMES_KEY, ...gone),
+      // Edges take a monitor with a codec config (meta) for one capture still publishes: a deleted one keeps none.
+      ...gone.map((id) => {
+        const k = monitorKeys(Number(id));
+        return this.o.redis.del(k.meta, k.video, k.keyframes);
+      }),
+    ]);
     log.info('monitors deleted in ZoneMinder', { monitors: gone.map(Number) });
   }
 

@@ -133,6 +133,7 @@ describe('capture in ZoneMinder mode', () => {
     await db.sql.query('UPDATE Monitors SET Deleted = 1 WHERE Id = 8');
     await until(async () => !(await registered()).includes(8), 15_000, 'monitor 8 unlisted');
     expect(await redis.hexists(MONITOR_NAMES_KEY, '8')).toBe(0);
+    expect(await redis.exists(monitorKeys(8).meta, monitorKeys(8).video)).toBe(0); // so no edge takes it for a live monitor
     expect(await state(8)).toBe('stopped');
 
     // Path and name edited: the camera connection is made anew, with the new stream.
