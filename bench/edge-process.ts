@@ -21,6 +21,8 @@ const [kind, redisUrl] = process.argv.slice(2) as [EdgeKind, string];
 setLogLevel('warn');
 
 let close: () => Promise<void> = async () => {};
+/** Where the zmcast edge serves /metrics: its admin listener (the baselines have none). */
+let adminPort: number | null = null;
 
 async function start(): Promise<number> {
   if (kind === 'zmcast') {
@@ -33,7 +35,9 @@ async function start(): Promise<number> {
     const auth = await createAuthenticator(config.auth);
     const edge = new EdgeServer(redis, config, auth);
     close = async () => { await edge.close(); await auth.close(); redis.disconnect(); };
-    return edge.listen();
+    const port = await edge.listen();
+    adminPort = await edge.listenAdmin(0, '127.0.0.1');
+    return port;
   }
   const edge = kind === 'naive' ? new NaiveEdge(redisUrl) : kind === 'floor' ? new FloorEdge(redisUrl) : new SocketIoEdge(redisUrl);
   close = () => edge.close();
@@ -62,6 +66,7 @@ async function profileStop(path: string): Promise<void> {
 serve({
   start: () => start(),
   close: () => close(),
+  adminPort: () => adminPort,
   profileStart: () => profileStart(),
   profileStop: (path: string) => profileStop(path),
   /** What the zmcast edge itself counted about slow clients (zero for the baselines, which have no budget). */

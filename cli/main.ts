@@ -28,9 +28,11 @@ Usage:
                  with --auth zoneminder: the monitors ZoneMinder captures on this server, from its
                  Monitors table, re-read every --zm-refresh seconds (capture.zmRefreshMs, default 30)
   zmcast edge    [--port P] [--auth MODE] [--zm-conf PATH] [--config FILE]
-  zmcast watch   URL[,URL...] --monitor N [--out FILE|-] [--duration SECONDS] [--token T] [--quiet]
+  zmcast watch   URL[,URL...] --monitor N [--out FILE|-] [--duration SECONDS] [--token-file FILE | --token T] [--quiet]
                  writes the camera's codec (Annex-B H.264/H.265) to FILE or stdout; reconnects by itself
-                 (backoff with jitter, the next URL on each attempt) and stops on refused credentials
+                 (backoff with jitter, the next URL on each attempt) and stops on refused credentials;
+                 the token comes from --token-file (re-read on every attempt), else ZMCAST_TOKEN, else
+                 --token (which every user of the machine can read in the process list)
   zmcast token   --user NAME [--ttl SECONDS] [--config FILE]
                  prints an access token for a user of auth mode config (signed with auth.secret)
   zmcast hash-password
@@ -77,7 +79,7 @@ async function main(argv: string[]): Promise<number> {
         monitor,
         out: values.out,
         durationSec: values.duration ? Number(values.duration) : undefined,
-        token: values.token,
+        token: watchToken(values['token-file'], process.env.ZMCAST_TOKEN, values.token),
         quiet: values.quiet,
       });
       process.stderr.write(`${JSON.stringify(summary)}\n`);
@@ -115,7 +117,7 @@ const COMMAND_OPTIONS: Record<string, string[]> = {
   demo: ['port', 'monitors', 'auth', 'zm-conf', 'config'],
   capture: ['monitors', 'auth', 'zm-conf', 'zm-refresh', 'config'],
   edge: ['port', 'auth', 'zm-conf', 'config'],
-  watch: ['monitor', 'out', 'duration', 'token', 'quiet'],
+  watch: ['monitor', 'out', 'duration', 'token', 'token-file', 'quiet'],
   token: ['user', 'ttl', 'config'],
   'hash-password': [],
 };
@@ -135,6 +137,7 @@ function parseCommandLine(command: string, args: string[]) {
         out: { type: 'string' },
         duration: { type: 'string' },
         token: { type: 'string' },
+        'token-file': { type: 'string' },
         quiet: { type: 'boolean' },
         auth: { type: 'string' },
         'zm-conf': { type: 'string' },
@@ -170,6 +173,24 @@ function authModeChosen(file: string | undefined, env: NodeJS.ProcessEnv): boole
   } catch {
     return false; // loadConfig reports what is wrong with the file
   }
+}
+
+/**
+ * The token `watch` presents. A file is read at start (a wrong path stops
+ * there) and again before every connection attempt, so a token refreshed on
+ * disk is picked up on reconnect; an attempt whose read fails is retried.
+ */
+function watchToken(file: string | undefined, env: string | undefined, flag: string | undefined): string | (() => string) | undefined {
+  if (file === undefined) return env || flag;
+  const read = () => {
+    try {
+      return readFileSync(file, 'utf8').trim();
+    } catch (err) {
+      throw new UsageError(`cannot read --token-file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+  };
+  read();
+  return read;
 }
 
 /** `zmcast token`: an access token for a config-mode user, on stdout. */
@@ -224,11 +245,11 @@ async function runServices(
   const capture = what.capture ? new CaptureService(redis, config, { balance: !fromZoneMinder }) : null;
   const auth = what.edge ? await createAuthenticator(config.auth) : null;
   const edge = auth ? new EdgeServer(redis, config, auth) : null;
-  // SIGHUP re-reads the configuration: config-mode users and grants follow without a restart
-  // (the edge's TLS certificate is reloaded on SIGHUP too, by the edge itself).
+  // SIGHUP re-reads the configuration: config-mode users, grants and secret follow without a
+  // restart, checked on open connections at once (the TLS certificate is reloaded by the edge itself).
   const reload = () => {
     try {
-      auth?.reload(load().auth);
+      edge?.reload(load());
       log.info('configuration reloaded');
     } catch (err) {
       log.error('configuration reload failed; keeping the previous one', { error: (err as Error).message });
@@ -249,13 +270,17 @@ async function runServices(
     });
   }
   const port = edge ? await edge.listen() : null;
+  // Metrics and detailed readiness, on an address of their own (loopback unless configured).
+  const adminPort = edge && config.edge.adminPort > 0 ? await edge.listenAdmin(config.edge.adminPort) : null;
+  const admin = adminPort === null ? null : `${config.edge.adminHost}:${adminPort}`;
   // Without an edge in this process, capture still needs a /metrics of its own.
   const metrics = capture && !edge && config.capture.metricsPort > 0 ? await serveMetrics(config.capture.metricsPort, config.edge.host) : null;
   log.info('started', {
     redis: redactUrl(located.url), redis_source: located.how, auth: config.auth.mode,
     capture: capture?.monitorIds.length ?? 0, monitors_from: capture ? (fromZoneMinder ? 'zoneminder' : 'config') : undefined, edge_port: port,
+    edge_admin: edge ? admin ?? 'off' : undefined,
   });
-  if (what.demo && port !== null) printDemoHelp(port, config.capture.monitors.map((m) => m.id), located.how === 'spawned' ? located.url : null);
+  if (what.demo && port !== null) printDemoHelp(port, admin, config.capture.monitors.map((m) => m.id), located.how === 'spawned' ? located.url : null);
 
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
@@ -279,8 +304,9 @@ async function runServices(
   return 0;
 }
 
-function printDemoHelp(port: number, monitors: number[], privateRedis: string | null): void {
+function printDemoHelp(port: number, admin: string | null, monitors: number[], privateRedis: string | null): void {
   const base = `http://localhost:${port}`;
+  const metrics = admin ? `curl http://${admin}/metrics   curl http://${admin}/readyz` : '(metrics are off: edge.adminPort is 0)';
   process.stdout.write(`
 zmcast demo is running: ${monitors.length} synthetic cameras, edge on ${base}${privateRedis ? `, private Redis at ${privateRedis}` : ''}
 
@@ -291,16 +317,19 @@ zmcast demo is running: ${monitors.length} synthetic cameras, edge on ${base}${p
     npx zmcast watch ${base} --monitor ${monitors[0]} --out monitor${monitors[0]}.h264 --duration 10
   Pipe it into a player:
     npx zmcast watch ${base} --monitor ${monitors[0]} --out - | ffplay -f h264 -
-  Status and metrics:
-    curl ${base}/monitors   curl ${base}/metrics
+  Monitors:
+    curl ${base}/monitors
+  Metrics and detailed readiness (the admin listener, edge.adminHost:edge.adminPort):
+    ${metrics}
   WebSocket endpoints: ws://localhost:${port}/ws  and  ws://localhost:${port}/monitors/<id>/ws (ZoneMinder draft)
 
 Press Ctrl-C to stop.
 `);
 }
 
+/** Masks the userinfo of a URL: everything between `//` and the last `@` before the path (a password may hold `@`). */
 function redactUrl(url: string): string {
-  return url.replace(/\/\/[^@/]*@/, '//***@');
+  return url.replace(/\/\/[^/?#]*@/, '//***@');
 }
 
 class UsageError extends Error {}

@@ -17,7 +17,8 @@ export interface WatchOptions {
   monitor: number;
   out?: string;
   durationSec?: number;
-  token?: string;
+  /** A token, or where to get one before each connection attempt. */
+  token?: string | (() => string);
   quiet?: boolean;
 }
 

@@ -28,12 +28,15 @@ import {
   type StatusReply,
   type Topic,
 } from '../shared/protocol.js';
+import { logger } from '../shared/log.js';
+
+const log = logger('reconnecting-client');
 
 export interface ReconnectingOptions {
   /** A fixed token, or a provider asked before every attempt (a fresh token per connection). */
   token?: string | (() => string | Promise<string>);
-  /** `query` (default) sends `?token=`; `subprotocol` offers `zmcast.token.<token>` as browsers do. */
-  tokenVia?: 'query' | 'subprotocol';
+  /** `header` (default) sends `Authorization: Bearer`; `subprotocol` offers `zmcast.token.<token>` as browsers do. */
+  tokenVia?: 'header' | 'subprotocol';
   headers?: Record<string, string>;
   backoff?: Partial<BackoffOptions>;
   /** An upgrade unanswered this long is a failed attempt (default 5 s). */
@@ -135,7 +138,7 @@ export class ReconnectingClient extends EventEmitter<ReconnectingClientEvents> {
   /** Starts connecting at once; subscribe and listen right away, nothing is missed. */
   static start(urls: string | string[], opts: ReconnectingOptions = {}): ReconnectingClient {
     const client = new ReconnectingClient(typeof urls === 'string' ? [urls] : urls, opts);
-    void client.connect();
+    client.attemptNow();
     return client;
   }
 
@@ -183,6 +186,14 @@ export class ReconnectingClient extends EventEmitter<ReconnectingClientEvents> {
     return command.topic === 'events' ? { ...command, ...this.resume.resumePoint(command.monitor_id as number) } : command;
   }
 
+  /**
+   * connect() turns every failure to connect into a retry or an ending; what can still reject it is
+   * one of our listeners throwing. That is logged here rather than left to exit the process.
+   */
+  private attemptNow(): void {
+    this.connect().catch((err) => log.error('a listener threw while connecting', { error: (err as Error).stack ?? String(err) }));
+  }
+
   private async connect(): Promise<void> {
     this.retryTimer = null;
     const url = this.urls[this.nextUrl];
@@ -197,6 +208,7 @@ export class ReconnectingClient extends EventEmitter<ReconnectingClientEvents> {
       return this.retry(1006, (err as Error).message, err instanceof ConnectRefusedError && err.status === 429);
     }
     if (this.ending) {
+      // oxlint-disable-next-line typescript/no-floating-promises -- ZmcastClient.close() never rejects: it resolves on the socket's close
       void client.close();
       return;
     }
@@ -261,7 +273,7 @@ export class ReconnectingClient extends EventEmitter<ReconnectingClientEvents> {
     this.attempt++;
     const delayMs = backoffDelay(this.attempt, this.backoff, rateLimited);
     // Armed before listeners hear of it, so a listener's close() cancels it.
-    this.retryTimer = setTimeout(() => void this.connect(), delayMs);
+    this.retryTimer = setTimeout(() => this.attemptNow(), delayMs);
     this.emit('reconnecting', { attempt: this.attempt, delayMs, code, reason, url: this.urls[this.nextUrl] });
   }
 
@@ -270,8 +282,9 @@ export class ReconnectingClient extends EventEmitter<ReconnectingClientEvents> {
     this.ending = ending;
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.current = null;
+    // Settled before the listeners run (they still hear first: awaiting code runs after them), so a throwing listener cannot leave `ended` pending.
+    this.resolveEnded(ending);
     if (ending.kind === 'closed') this.emit('close', ending.code, ending.reason);
     else this.emit('refused', ending.error, ending.url);
-    this.resolveEnded(ending);
   }
 }

@@ -25,7 +25,7 @@ export interface ZmcastClientEvents {
 }
 
 export interface ConnectOptions {
-  /** Sent as `?token=`. */
+  /** Sent as `Authorization: Bearer`: a URL would carry it into access logs. */
   token?: string;
   headers?: Record<string, string>;
   /** WebSocket subprotocols, e.g. `['zmcast', 'zmcast.token.<jwt>']`. */
@@ -42,12 +42,11 @@ export class ConnectRefusedError extends Error {
 }
 
 /** `http://host:8080` → `ws://host:8080/ws`; a ws:// URL is kept as given. */
-export function toWsUrl(url: string, token?: string): string {
+export function toWsUrl(url: string): string {
   const u = new URL(url);
   if (u.protocol === 'http:') u.protocol = 'ws:';
   if (u.protocol === 'https:') u.protocol = 'wss:';
   if (u.pathname === '/' || u.pathname === '') u.pathname = '/ws';
-  if (token) u.searchParams.set('token', token);
   return u.toString();
 }
 
@@ -61,8 +60,8 @@ export class ZmcastClient extends EventEmitter<ZmcastClientEvents> {
 
   static connect(url: string, opts: ConnectOptions = {}): Promise<ZmcastClient> {
     return new Promise((resolve, reject) => {
-      const ws = new WebSocket(toWsUrl(url, opts.token), opts.protocols ?? [], {
-        headers: opts.headers,
+      const ws = new WebSocket(toWsUrl(url), opts.protocols ?? [], {
+        headers: opts.token ? { ...opts.headers, Authorization: `Bearer ${opts.token}` } : opts.headers,
         perMessageDeflate: false,
         handshakeTimeout: opts.handshakeTimeoutMs,
       });

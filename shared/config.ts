@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { TrustedProxies } from './auth/credentials.js';
 import { checkTimeZone } from './auth/zm-auth-hash.js';
+import { warnIfExposed } from './auth/secret-files.js';
 
 export interface MonitorSpec {
   id: number;
@@ -82,7 +83,11 @@ export interface Config {
     hardLimitMs: number;
     maxSubscriptions: number;
     commandsPerSecond: number;
-    /** Origins allowed besides the edge's own; `*` allows any. Requests without Origin (non-browsers) pass. */
+    /**
+     * Browser origins allowed to open WebSockets (`https://cams.example`), compared
+     * whole (scheme, host, port); `*` allows any. Requests without Origin (non-browsers)
+     * pass; so does a page the edge served itself on a loopback address.
+     */
     allowedOrigins: string[];
     maxConnections: number;
     maxConnectionsPerAddress: number;
@@ -94,6 +99,10 @@ export interface Config {
     handshakeTimeoutMs: number;
     /** Ping period; a connection that misses a whole period is dropped. */
     pingIntervalMs: number;
+    /** Address of the admin listener (/metrics, detailed /readyz): loopback unless Prometheus scrapes from elsewhere. */
+    adminHost: string;
+    /** Port of the admin listener; 0 turns it off (no metrics anywhere). */
+    adminPort: number;
   };
   capture: {
     monitors: MonitorSpec[];
@@ -177,6 +186,19 @@ const timeZone: Parser<string> = (raw) => {
   }
   return tz;
 };
+/** An origin exactly as browsers send it (`https://cams.example`, `http://10.0.0.5:8080`), or `*`. */
+function checkOrigin(v: string): void {
+  if (v === '*' || v === '') return;
+  let origin: string;
+  try {
+    const u = new URL(v);
+    origin = u.protocol === 'http:' || u.protocol === 'https:' ? u.origin : 'null';
+  } catch {
+    origin = 'null';
+  }
+  if (origin === 'null') throw new Error(`${JSON.stringify(v)} is not an http(s) origin such as https://cams.example`);
+  if (origin !== v) throw new Error(`${JSON.stringify(v)} is not an origin as browsers send it: write ${JSON.stringify(origin)}`);
+}
 const ASYMMETRIC_ALGS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'];
 const BCRYPT_HASH = /^\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}$/;
 
@@ -254,7 +276,7 @@ const SCHEMA = {
     hardLimitMs: f('ZMCAST_EDGE_HARD_LIMIT_MS', 5000, int(100, 600_000)),
     maxSubscriptions: f('ZMCAST_EDGE_MAX_SUBSCRIPTIONS', 64, int(1, 10_000)),
     commandsPerSecond: f('ZMCAST_EDGE_COMMANDS_PER_SECOND', 50, int(1, 100_000)),
-    allowedOrigins: f<string[]>('ZMCAST_EDGE_ALLOWED_ORIGINS', [], list(() => {})),
+    allowedOrigins: f<string[]>('ZMCAST_EDGE_ALLOWED_ORIGINS', [], list(checkOrigin)),
     maxConnections: f('ZMCAST_EDGE_MAX_CONNECTIONS', 20_000, int(1, 10_000_000)),
     maxConnectionsPerAddress: f('ZMCAST_EDGE_MAX_CONNECTIONS_PER_ADDRESS', 256, int(1, 10_000_000)),
     maxConnectionsPerUser: f('ZMCAST_EDGE_MAX_CONNECTIONS_PER_USER', 256, int(1, 10_000_000)),
@@ -262,6 +284,8 @@ const SCHEMA = {
     tlsKey: f('ZMCAST_EDGE_TLS_KEY', '', str),
     handshakeTimeoutMs: f('ZMCAST_EDGE_HANDSHAKE_TIMEOUT_MS', 10_000, int(100, 600_000)),
     pingIntervalMs: f('ZMCAST_EDGE_PING_INTERVAL_MS', 30_000, int(100, 3_600_000)),
+    adminHost: f('ZMCAST_EDGE_ADMIN_HOST', '127.0.0.1', str),
+    adminPort: f('ZMCAST_EDGE_ADMIN_PORT', 9465, int(0, 65535)),
   },
   capture: {
     monitors: f<MonitorSpec[]>('ZMCAST_MONITORS', [], monitorList),
@@ -380,13 +404,16 @@ function checkAuth(a: AuthConfig): void {
 }
 
 function readJson(path: string): Record<string, unknown> {
+  let parsed: unknown;
   try {
-    const parsed = JSON.parse(readFileSync(path, 'utf8'));
+    parsed = JSON.parse(readFileSync(path, 'utf8'));
     if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('not a JSON object');
-    return parsed;
   } catch (err) {
     throw new ConfigError(`config file ${path}: ${(err as Error).message}`);
   }
+  const auth = (parsed as { auth?: { secret?: unknown; users?: unknown } }).auth;
+  if (auth?.secret || (Array.isArray(auth?.users) && auth.users.length > 0)) warnIfExposed(path, 'config file (holds auth.secret or password hashes)');
+  return parsed as Record<string, unknown>;
 }
 
 /** Every variable the schema reads, for --help. */

@@ -8,7 +8,10 @@
 import { createServer, type Server } from 'node:http';
 import type { Socket } from 'node:net';
 import { Redis } from 'ioredis';
+import { logger } from '../../shared/log.js';
 import { monitorKeys } from '../../shared/redis-keys.js';
+
+const log = logger('floor-edge');
 
 type Entry = [id: Buffer, fields: Buffer[]];
 
@@ -52,7 +55,9 @@ export class FloorEdge {
       if (!set) {
         set = new Set();
         this.viewers.set(monitorId, set);
-        if (this.viewers.size === 1) void this.read();
+        if (this.viewers.size === 1) {
+          this.read().catch((err) => log.error('read loop stopped', { error: (err as Error).stack ?? String(err) }));
+        }
       }
       set.add(socket);
       socket.once('close', () => set.delete(socket));

@@ -8,7 +8,10 @@
 import { createServer, type Server } from 'node:http';
 import { Redis } from 'ioredis';
 import { WebSocketServer, type WebSocket } from 'ws';
+import { logger } from '../../shared/log.js';
 import { monitorKeys } from '../../shared/redis-keys.js';
+
+const log = logger('naive-edge');
 
 type Entry = [id: Buffer, fields: Buffer[]];
 
@@ -41,7 +44,11 @@ export class NaiveEdge {
       if (cmd.command !== 'subscribe' || cmd.topic !== 'stream' || reader) return;
       reader = new Redis(this.redisUrl, { connectionName: 'naive-viewer', maxRetriesPerRequest: null });
       this.readers.add(reader);
-      void this.follow(ws, reader, cmd.monitor_id);
+      const following = reader;
+      this.follow(ws, following, cmd.monitor_id).catch((err) => {
+        // A viewer that leaves disconnects its reader, which fails the read in flight: not worth a line.
+        if (following.status !== 'end') log.error('viewer stopped following', { monitor: cmd.monitor_id, error: (err as Error).message });
+      });
     });
     ws.on('close', () => {
       if (!reader) return;

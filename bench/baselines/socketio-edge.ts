@@ -8,6 +8,9 @@ import { createServer, type Server as HttpServer } from 'node:http';
 import { Redis } from 'ioredis';
 import { Server } from 'socket.io';
 import { createAdapter } from '@socket.io/redis-streams-adapter';
+import { logger } from '../../shared/log.js';
+
+const log = logger('socketio-edge');
 
 export class SocketIoEdge {
   readonly http: HttpServer;
@@ -26,7 +29,9 @@ export class SocketIoEdge {
     });
     this.io.on('connection', (socket) => {
       socket.on('subscribe', (monitorId: number) => {
-        void socket.join(`m:${monitorId}`);
+        // Joining a room is in memory with this adapter; a rejection would be logged, not lost.
+        Promise.resolve(socket.join(`m:${monitorId}`))
+          .catch((err) => log.error('cannot join the room', { monitor: monitorId, error: (err as Error).message }));
         socket.emit('ack', monitorId);
       });
     });
@@ -37,7 +42,7 @@ export class SocketIoEdge {
   }
 
   async close(): Promise<void> {
-    await new Promise<void>((resolve) => this.io.close(() => resolve()));
+    await this.io.close(); // resolves once the HTTP server has closed, as its callback did
     this.redis.disconnect();
   }
 }

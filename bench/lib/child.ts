@@ -5,6 +5,9 @@
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { logger } from '../../shared/log.js';
+
+const log = logger('bench-child');
 
 interface Request { id: number; method: string; args: unknown[] }
 interface Response { id: number; result?: unknown; error?: string }
@@ -39,18 +42,23 @@ export function serve(handlers: Handlers): void {
     exit: () => { setImmediate(() => process.exit(0)); },
     ...handlers,
   };
-  process.on('message', async (msg: Request) => {
-    const handler = all[msg.method] as ((...args: unknown[]) => unknown) | undefined;
-    let reply: Response;
-    try {
-      if (!handler) throw new Error(`no method ${msg.method}`);
-      reply = { id: msg.id, result: await handler(...msg.args) };
-    } catch (err) {
-      reply = { id: msg.id, error: (err as Error).stack ?? String(err) };
-    }
-    process.send?.(reply);
+  process.on('message', (msg: Request) => {
+    // A handler's failure is the reply; anything else (a message that is no request) is logged, never an unhandled rejection.
+    answer(all, msg).catch((err) => log.error('cannot answer the coordinator', { error: (err as Error).stack ?? String(err) }));
   });
   process.on('disconnect', () => process.exit(0));
+}
+
+async function answer(all: Handlers, msg: Request): Promise<void> {
+  const handler = all[msg.method] as ((...args: unknown[]) => unknown) | undefined;
+  let reply: Response;
+  try {
+    if (!handler) throw new Error(`no method ${msg.method}`);
+    reply = { id: msg.id, result: await handler(...msg.args) };
+  } catch (err) {
+    reply = { id: msg.id, error: (err as Error).stack ?? String(err) };
+  }
+  process.send?.(reply);
 }
 
 let softLimit: number | null = null;

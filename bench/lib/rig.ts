@@ -9,12 +9,20 @@ export const benchModule = (name: string) => new URL(name, here);
 
 export class Rig {
   readonly children: Child[] = [];
-  private constructor(readonly redis: RedisServer, readonly edge: Child, readonly port: number) {}
+  private constructor(
+    readonly redis: RedisServer,
+    readonly edge: Child,
+    readonly port: number,
+    /** The zmcast edge's admin listener (/metrics); null for the baselines. */
+    readonly adminPort: number | null,
+  ) {}
 
   static async start(system: EdgeKind, files = 2000): Promise<Rig> {
     const redis = await RedisServer.start(files);
     const edge = Child.start('edge', benchModule('edge-process.js'), [system, redis.url], { files, execArgv: ['--expose-gc'] });
-    const rig = new Rig(redis, edge, await edge.call<number>('start').catch(async (err) => { await edge.stop(); await redis.stop(); throw err; }));
+    const ports = (async () => [await edge.call<number>('start'), await edge.call<number | null>('adminPort')] as const)();
+    const [port, adminPort] = await ports.catch(async (err) => { await edge.stop(); await redis.stop(); throw err; });
+    const rig = new Rig(redis, edge, port, adminPort);
     rig.children.push(edge);
     return rig;
   }

@@ -8,6 +8,9 @@
  */
 import { Histogram, type HistogramData } from './histogram.js';
 import { inBatches, Viewer } from './viewer.js';
+import { logger } from '../../shared/log.js';
+
+const log = logger('soak');
 
 export interface SoakSpec {
   port: number;
@@ -205,8 +208,13 @@ export class SoakLoad {
   }
 
   private track(p: Promise<void>): void {
-    this.sessions.add(p);
-    p.finally(() => this.sessions.delete(p));
+    // session() turns a viewer's failure into a counted one; anything that still escapes is counted and logged too.
+    const tracked: Promise<void> = p.catch((err) => {
+      this.churn.failed++;
+      if (this.churn.errors.length < 10) this.churn.errors.push(`session: ${(err as Error).message}`);
+      log.error('churn session failed', { error: (err as Error).stack ?? String(err) });
+    }).finally(() => this.sessions.delete(tracked));
+    this.sessions.add(tracked);
   }
 
   /** Resolves at `deadline` (performance.now() time), or at once when the run stops. */

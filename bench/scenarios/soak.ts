@@ -110,12 +110,14 @@ export async function soak(o: BenchOptions): Promise<SoakResult> {
   const rig = await Rig.start('zmcast', s.viewers + 1000);
   try {
     const pid = rig.edge.pid;
+    const metricsPort = rig.adminPort;
+    if (metricsPort === null) throw new Error('soak: the zmcast edge reported no admin listener for /metrics');
     const monitors = Array.from({ length: s.monitors }, (_, i) => ({ id: i + 1, gop: o.gop }));
     const publisher = await rig.publisher('zmcast', { monitors, size: o.size, fps: o.fps, eventEveryPackets: 2 * o.fps });
     await publisher.call('start');
     await sleep(3000); // a few GOPs in Redis before anyone joins
     const before = { rssMB: procRssBytes(pid) / 1e6, fds: procOpenFds(pid) };
-    const metrics0 = await scrapeMetrics(rig.port);
+    const metrics0 = await scrapeMetrics(metricsPort);
     if (!(LAG_P99 in metrics0)) o.log(`  the edge's /metrics has no ${LAG_P99}: event-loop delay not reported`);
 
     // Like the fan-out points: one load-generator process per 250 viewers, at most 4.
@@ -150,7 +152,7 @@ export async function soak(o: BenchOptions): Promise<SoakResult> {
         await sleep(t0 + minute * 60_000 - performance.now());
         // Descriptors and RSS first: the scrape's own connection must not be counted.
         const [at, rss, fds, cpu, machine] = [elapsed(), procRssBytes(pid), procOpenFds(pid), procCpuSeconds(pid), machineCpu()];
-        const metrics = await scrapeMetrics(rig.port);
+        const metrics = await scrapeMetrics(metricsPort);
         const redis = await rig.redis.sample();
         const stats = await Promise.all(workers.map((w) => w.call<SoakStats>('soakStats')));
         const sum = (f: (x: SoakStats) => number) => stats.reduce((a, x) => a + f(x), 0);

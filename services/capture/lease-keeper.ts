@@ -125,7 +125,8 @@ export class LeaseKeeper {
   private schedule(): void {
     if (this.stopped) return;
     this.timer = setTimeout(() => {
-      void this.tick().then(() => this.schedule()); // tick() never rejects: it logs
+      // oxlint-disable-next-line typescript/no-floating-promises -- tick() never rejects (it logs its failures), and schedule() only arms a timer
+      void this.tick().then(() => this.schedule());
     }, this.tickMs);
     this.timer.unref();
   }

@@ -1,7 +1,8 @@
 /**
  * One WebSocket connection: parses commands, checks them, keeps the
  * connection's subscriptions and turns every failure into a JSON error with
- * a stable code, never into trouble for anyone else.
+ * a stable code, never into trouble for anyone else. Everything it writes
+ * goes through the connection's send budget (send-budget.ts).
  */
 import type { Socket } from 'node:net';
 import type { WebSocket, RawData } from 'ws';
@@ -14,13 +15,14 @@ import { configToJson } from '../../shared/codec.js';
 import { edgeMetrics } from '../../shared/metrics.js';
 import { logger } from '../../shared/log.js';
 import type { Hub } from './hub.js';
-import { VideoSubscription, type Outlet, type SendBudget, type WireFormat } from './video-subscription.js';
+import { VideoSubscription, type Outlet, type WireFormat } from './video-subscription.js';
 import type { EventsSubscriber, MonitorEvent } from './events-channel.js';
-import { writeFrames } from './frame.js';
+import { writeFrames, type Frame } from './frame.js';
+import { SendBudget, type SendLimits } from './send-budget.js';
 import { latestKeyframe } from './one-shot.js';
 import { SessionAuth } from './session-auth.js';
 
-export interface SessionLimits extends SendBudget {
+export interface SessionLimits extends SendLimits {
   maxSubscriptions: number;
   commandsPerSecond: number;
 }
@@ -46,10 +48,11 @@ export class ClientSession implements Outlet {
   private closed = false;
   private queue: Promise<void> = Promise.resolve();
   private readonly m = edgeMetrics();
+  readonly budget: SendBudget;
 
   constructor(
     private readonly ws: WebSocket,
-    readonly socket: Socket,
+    private readonly socket: Socket,
     private readonly hub: Hub,
     readonly format: WireFormat,
     private readonly limits: SessionLimits,
@@ -57,17 +60,34 @@ export class ClientSession implements Outlet {
     private readonly fixedMonitor?: number,
   ) {
     this.tokens = limits.commandsPerSecond * 2;
+    this.budget = new SendBudget(socket, limits, () => this.close(CloseCode.SlowConsumer, 'slow consumer', 'slow_consumer'));
     ws.on('message', (data, isBinary) => this.onMessage(data, isBinary));
     ws.on('close', () => this.dispose());
     ws.on('error', (err) => log.debug('socket error', { error: err.message }));
   }
 
+  /** A message the client must get (a reply, an event, a notice): written unless the budget is exceeded. */
   sendJson(message: Reply | object): void {
-    if (!this.closed) this.ws.send(JSON.stringify(message));
+    if (!this.closed && this.budget.check() !== 'closed') this.ws.send(JSON.stringify(message));
   }
 
-  closeSlow(): void {
-    this.close(CloseCode.SlowConsumer, 'slow consumer', 'slow_consumer');
+  /** A message the next one replaces (a status push): skipped while the client is behind. */
+  private sendLatest(message: Reply | object): void {
+    if (!this.closed && this.budget.check() === 'ok') this.ws.send(JSON.stringify(message));
+  }
+
+  /** Pre-built frames the client must get (one-shot payloads, events). */
+  sendFrames(frames: readonly Frame[]): void {
+    if (!this.closed && this.budget.check() !== 'closed') this.writeFrames(frames);
+  }
+
+  writeFrames(frames: readonly Frame[]): void {
+    writeFrames(this.socket, frames);
+  }
+
+  /** True once the client has taken what it was sent; false if it is closed first. */
+  async writable(): Promise<boolean> {
+    return !this.closed && (await this.budget.writable()) && !this.closed;
   }
 
   close(code: number, reason: string, metricReason: string): void {
@@ -124,11 +144,20 @@ export class ClientSession implements Outlet {
     // Until the in-band login the connection may do nothing; its deadline still runs.
     if (!this.auth.principal) throw new ProtocolError(ErrorCode.Unauthenticated, 'Send {"command":"auth",…} first', cmd.requestId);
     this.m.commands.inc({ command: cmd.command });
-    // Not permitted and nonexistent look the same, so ids cannot be probed.
-    if ('monitorId' in cmd && !this.auth.canView(cmd.monitorId)) {
-      throw new ProtocolError(ErrorCode.Forbidden, `Not permitted to view monitor ${cmd.monitorId}`, cmd.requestId, cmd.monitorId);
-    }
+    if ('monitorId' in cmd) this.mayView(cmd.monitorId, cmd.requestId);
     await this.run(cmd);
+  }
+
+  /**
+   * Throws `forbidden` unless the principal may watch the monitor. Checked when
+   * a command arrives and again after every wait on Redis, right before
+   * anything is given: a revalidation may have taken the right away meanwhile.
+   * Not permitted and nonexistent look the same, so ids cannot be probed.
+   */
+  private mayView(monitorId: number, requestId?: RequestId): void {
+    if (!this.auth.canView(monitorId)) {
+      throw new ProtocolError(ErrorCode.Forbidden, `Not permitted to view monitor ${monitorId}`, requestId, monitorId);
+    }
   }
 
   /** Token bucket: a burst of twice the rate, refilled continuously. */
@@ -161,13 +190,16 @@ export class ClientSession implements Outlet {
       return;
     }
     const { monitorId, requestId } = cmd;
-    if (!(await this.hub.directory.exists(monitorId))) {
-      throw new ProtocolError(ErrorCode.UnknownMonitor, `Unknown monitor ${monitorId}`, requestId, monitorId);
-    }
+    const exists = await this.hub.directory.exists(monitorId);
+    this.mayView(monitorId, requestId);
+    if (!exists) throw new ProtocolError(ErrorCode.UnknownMonitor, `Unknown monitor ${monitorId}`, requestId, monitorId);
     switch (cmd.command) {
-      case 'status':
-        this.sendJson(withRequest(await this.hub.directory.status(monitorId), requestId));
+      case 'status': {
+        const status = await this.hub.directory.status(monitorId);
+        this.mayView(monitorId, requestId);
+        this.sendJson(withRequest(status, requestId));
         return;
+      }
       case 'image':
         throw new ProtocolError(ErrorCode.ImageUnavailable, ZmMessage.ImageUnavailable, requestId, monitorId);
       case 'stream':
@@ -189,7 +221,10 @@ export class ClientSession implements Outlet {
     if (!this.subs.has(key) && this.subs.size >= this.limits.maxSubscriptions) {
       throw new ProtocolError(ErrorCode.TooManySubscriptions, `At most ${this.limits.maxSubscriptions} subscriptions per connection`, requestId, monitorId);
     }
-    if (cmd.topic === 'stream') await this.checkCodec(monitorId, cmd.codec, requestId);
+    if (cmd.topic === 'stream') {
+      await this.checkCodec(monitorId, cmd.codec, requestId);
+      this.mayView(monitorId, requestId);
+    }
     this.subs.get(key)?.close();
     this.subs.delete(key);
     if (cmd.topic === 'status') {
@@ -207,24 +242,32 @@ export class ClientSession implements Outlet {
   private statusSubscription(monitorId: number, intervalMs: number): Subscription {
     // One push at a time: while Redis is slow the directory answers stale within a bound, never in a pile.
     let pending = false;
+    // An answer that arrives after the subscription ended (unsubscribed, right revoked) is dropped.
+    let open = true;
     const push = () => {
       if (pending) return;
       pending = true;
       this.hub.directory.status(monitorId)
-        .then((s) => this.sendJson(s), (err) => this.fail(err))
-        .finally(() => (pending = false));
+        .then((s) => { if (open) this.sendLatest(s); }, (err) => { if (open) this.fail(err); })
+        .finally(() => (pending = false))
+        .catch((err) => log.error('status push failed', { monitor: monitorId, error: (err as Error).stack }));
     };
     push();
     const timer = setInterval(push, intervalMs);
-    return { monitorId, close: () => clearInterval(timer) };
+    return {
+      monitorId,
+      close: () => {
+        open = false;
+        clearInterval(timer);
+      },
+    };
   }
 
   private eventsSubscription(monitorId: number, since?: string, epoch?: string): Subscription {
     const use = this.hub.acquireEvents(monitorId);
     const sub: EventsSubscriber = {
-      deliverEvent: (e: MonitorEvent) => {
-        if (!this.closed) writeFrames(this.socket, [e.frame]);
-      },
+      deliverEvent: (e: MonitorEvent) => this.sendFrames([e.frame]),
+      writable: () => this.writable(),
       gap: (oldest) => this.fail(new ProtocolError(ErrorCode.EventsExpired,
         `Events before ${oldest} are no longer retained; some after since may be missing`, undefined, monitorId)),
       historyLost: (current) => this.fail(new ProtocolError(ErrorCode.HistoryLost,
@@ -243,7 +286,7 @@ export class ClientSession implements Outlet {
 
   private videoSubscription(monitorId: number, requestId?: RequestId): Subscription {
     const use = this.hub.acquireVideo(monitorId);
-    const sub = new VideoSubscription(this, monitorId, this.limits, this.format === 'zoneminder' ? requestId : undefined);
+    const sub = new VideoSubscription(this, monitorId, this.format === 'zoneminder' ? requestId : undefined);
     use.channel.add(sub);
     use.ready.catch((err) => this.fail(err));
     return {
@@ -267,15 +310,16 @@ export class ClientSession implements Outlet {
   /** `stream` without subscribing: the latest keyframe, decodable on its own. */
   private async oneShot(monitorId: number, codec: string, requestId?: RequestId): Promise<void> {
     const kf = await latestKeyframe(this.hub, monitorId);
+    this.mayView(monitorId, requestId);
     if (!kf || codec === 'mjpeg' || (codec !== 'auto' && kf.config && kf.config.codec !== codec)) {
       throw new ProtocolError(ErrorCode.UnsupportedCodec, ZmMessage.StreamUnavailable, requestId, monitorId);
     }
     if (this.format === 'zoneminder') {
-      writeFrames(this.socket, kf.zoneminder(requestId));
+      this.sendFrames(kf.zoneminder(requestId));
       return;
     }
     if (kf.config) this.sendJson({ type: 'codec', monitor_id: monitorId, ...configToJson(kf.config), request_id: requestId });
-    writeFrames(this.socket, [kf.zmcast()]);
+    this.sendFrames([kf.zmcast()]);
   }
 
   private ack(command: string, topic: Topic, intervalMs: number, monitorId: number, requestId?: RequestId): void {

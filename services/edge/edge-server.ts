@@ -3,17 +3,20 @@
  *   /                    the live-view page
  *   /ws                  zmcast protocol, many monitors per socket
  *   /monitors/:id/ws     ZoneMinder's per-monitor WebSocket draft
- *   /monitors /healthz /readyz /metrics
+ *   /monitors            the monitors the caller may watch (credentials required)
+ *   /healthz /readyz     for load balancers: a status and one terse line
+ * and, on the admin listener (admin-server.ts), /metrics and the detailed /readyz.
  * Every upgrade is checked before it is accepted: path, Origin, capacity,
  * credentials and, on the per-monitor form, permission for that monitor.
  */
+import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Config } from '../../shared/config.js';
 import type { RedisClient } from '../../shared/redis.js';
-import { registry, edgeMetrics } from '../../shared/metrics.js';
+import { edgeMetrics } from '../../shared/metrics.js';
 import { CloseCode, PROTOCOL_VERSION, type HelloReply } from '../../shared/protocol.js';
 import { AuthErrorCode, chooseSubprotocol, isAuthError, type Authenticator, type Principal } from '../../shared/auth/index.js';
 import { logger } from '../../shared/log.js';
@@ -22,9 +25,13 @@ import { Hub } from './hub.js';
 import { ClientSession } from './client-session.js';
 import { SessionAuth } from './session-auth.js';
 import { ConnectionCounter, type ConnectionSlot } from './connection-counter.js';
-import { loadStaticFiles } from './static-files.js';
+import { loadStaticFiles, PAGE_HEADERS } from './static-files.js';
 import { createTlsServer, type TlsServer } from './tls.js';
 import type { WireFormat } from './video-subscription.js';
+import { createAdminServer } from './admin-server.js';
+import { listMonitors } from './monitor-list.js';
+import { originAllowed } from './origin-check.js';
+import { textReply as reply } from './http-reply.js';
 
 const log = logger('edge');
 const PER_MONITOR_PATH = /^\/monitors\/(\d{1,9})\/ws$/;
@@ -38,6 +45,9 @@ export class EdgeServer {
   private readonly wss: WebSocketServer;
   private readonly sessions = new Set<ClientSession>();
   private readonly alive = new WeakSet<WebSocket>();
+  /** The payload of the last ping each connection was sent: only a pong that echoes it counts. */
+  private readonly pings = new WeakMap<WebSocket, Buffer>();
+  private admin: Server | null = null;
   private readonly counter: ConnectionCounter;
   private readonly timers: NodeJS.Timeout[];
   private readonly files = loadStaticFiles();
@@ -86,15 +96,28 @@ export class EdgeServer {
     });
     this.timers = [
       setInterval(() => this.ping(), config.edge.pingIntervalMs).unref(),
-      setInterval(() => void this.revalidate(), config.auth.revalidateMs).unref(),
+      setInterval(() => this.revalidateAll(), config.auth.revalidateMs).unref(),
     ];
   }
 
   listen(port = this.config.edge.port, host = this.config.edge.host): Promise<number> {
-    return new Promise((resolve, reject) => {
-      this.http.once('error', reject);
-      this.http.listen(port, host, () => resolve((this.http.address() as { port: number }).port));
-    });
+    return listenOn(this.http, port, host);
+  }
+
+  /** Starts the admin listener (/metrics, detailed /readyz) on `port` (0: any free port); resolves to the port. */
+  listenAdmin(port: number, host = this.config.edge.adminHost): Promise<number> {
+    this.admin ??= createAdminServer({ problem: () => this.problem(), auth: () => this.auth.status() });
+    return listenOn(this.admin, port, host);
+  }
+
+  /**
+   * Takes a re-read configuration (SIGHUP): the authenticator's users, grants
+   * and secret, then checks every open connection against them at once, so a
+   * rotated secret or a removed user does not wait for the next revalidation.
+   */
+  reload(config: Config): void {
+    this.auth.reload(config.auth);
+    this.revalidateAll();
   }
 
   /**
@@ -114,32 +137,28 @@ export class EdgeServer {
     await this.hub.stop();
     this.http.closeAllConnections();
     await closed;
+    const admin = this.admin;
+    if (admin?.listening) {
+      const adminClosed = new Promise<void>((resolve) => admin.close(() => resolve()));
+      admin.closeAllConnections();
+      await adminClosed;
+    }
   }
 
   private async onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const path = (req.url ?? '/').split('?')[0];
+    const url = new URL(req.url ?? '/', 'http://edge.invalid');
+    const path = url.pathname;
     if (req.method !== 'GET' && req.method !== 'HEAD') return reply(res, 405, 'Method not allowed');
     if (path === '/healthz') return reply(res, 200, 'ok');
+    // Anonymous: the status and one line for load balancers; auth details are on the admin listener.
     if (path === '/readyz') {
-      const problem = this.draining ? 'draining' : await this.redisProblem();
-      const warnings = this.auth.status().warnings.map((w) => `warning: ${w}\n`).join('');
-      return reply(res, problem ? 503 : 200, `${problem ?? 'ready'}\nauth: ${this.auth.mode}\n${warnings}`);
+      const problem = await this.problem();
+      return reply(res, problem ? 503 : 200, `${problem ?? 'ready'}\n`);
     }
-    if (path === '/metrics') {
-      res.writeHead(200, { 'content-type': registry.contentType });
-      res.end(await registry.metrics());
-      return;
-    }
-    if (path === '/monitors') {
-      const { monitors, stale } = await this.hub.directory.list();
-      // Redis did not answer in time: the last list this edge read, said to be stale (RFC 7234 Warning 110).
-      res.writeHead(200, { 'content-type': 'application/json', ...(stale ? { warning: '110 - "Response is Stale"' } : {}) });
-      res.end(JSON.stringify(stale ? monitors.map((m) => ({ ...m, stale: true })) : monitors));
-      return;
-    }
+    if (path === '/monitors') return listMonitors(req, res, url, this.auth, this.hub.directory);
     const file = this.files.get(path);
     if (file) {
-      res.writeHead(200, { 'content-type': file.type, 'content-length': file.body.length, 'cache-control': 'no-cache' });
+      res.writeHead(200, { 'content-type': file.type, 'content-length': file.body.length, 'cache-control': 'no-cache', ...PAGE_HEADERS });
       res.end(req.method === 'HEAD' ? undefined : file.body);
       return;
     }
@@ -147,7 +166,8 @@ export class EdgeServer {
   }
 
   /** Why this edge cannot serve now, within a bounded time; null when it can. */
-  private async redisProblem(): Promise<string | null> {
+  private async problem(): Promise<string | null> {
+    if (this.draining) return 'draining';
     // One PING at a time, however often the load balancer asks.
     this.pinging ??= this.redis.ping().finally(() => (this.pinging = null));
     if ((await within(this.pinging, READY_PING_MS)) === undefined) return 'redis unreachable';
@@ -168,7 +188,7 @@ export class EdgeServer {
       monitorId = Number(perMonitor[1]);
     } else return refuse(socket, 404, 'Not Found', 'Not found', 'not_found', this.m);
 
-    if (!originAllowed(req, this.config.edge.allowedOrigins)) return refuse(socket, 403, 'Forbidden', 'Origin not allowed', 'origin', this.m);
+    if (!originAllowed(req.headers.origin, req.headers.host, this.tls !== null, this.config.edge.allowedOrigins)) return refuse(socket, 403, 'Forbidden', 'Origin not allowed', 'origin', this.m);
     const address = this.auth.clientAddress(req);
     // Taken before authenticating: handshakes in flight count against the caps.
     const slot = this.counter.reserve(address);
@@ -222,51 +242,55 @@ export class EdgeServer {
       this.m.clients.dec();
     });
     this.alive.add(ws);
-    ws.on('pong', () => this.alive.add(ws));
+    // A pong the edge did not ask for proves nothing: a client that never reads can send those.
+    ws.on('pong', (data) => {
+      if (this.pings.get(ws)?.equals(data)) this.alive.add(ws);
+    });
     if (format === 'zmcast') {
       const hello: HelloReply = { type: 'hello', protocol: PROTOCOL_VERSION, server: 'zmcast' };
-      ws.send(JSON.stringify(hello));
+      session.sendJson(hello);
     }
     log.debug('client connected', { format, monitor: monitorId, user: principal?.user ?? null, client: address });
   }
 
-  /** Revocation reaches open connections within one period. */
-  private async revalidate(): Promise<void> {
-    await Promise.all([...this.sessions].map((s) => s.auth.revalidate().catch(() => {})));
+  /** Revocation reaches open connections within one period (and at once after a reload). */
+  private revalidateAll(): void {
+    for (const s of this.sessions) {
+      // SessionAuth.revalidate() turns every refusal into a close; what reaches here is a bug.
+      s.auth.revalidate().catch((err) => log.error('revalidation failed', { error: (err as Error).stack }));
+    }
   }
 
-  /** Connections that miss a whole ping interval are gone: free their resources. */
+  /**
+   * Connections that miss a whole ping interval are gone: free their resources.
+   * Each ping carries a fresh random payload, and only a pong echoing it counts,
+   * so a client must read what the edge sends to stay connected.
+   */
   private ping(): void {
     for (const ws of this.wss.clients) {
+      // Already closing (and counted under its reason): its close grace decides when it goes.
+      if (ws.readyState !== ws.OPEN) continue;
       if (!this.alive.has(ws)) {
         this.m.droppedClients.inc({ reason: 'ping_timeout' });
         ws.terminate();
         continue;
       }
       this.alive.delete(ws);
-      ws.ping();
+      const payload = randomBytes(8);
+      this.pings.set(ws, payload);
+      ws.ping(payload);
     }
   }
 }
 
-/**
- * Browsers always send Origin on WebSocket upgrades, so a foreign page cannot
- * ride a viewer's network position (cross-site WebSocket hijacking). Clients
- * that send none (CLI, apps) pass; so does the edge's own origin.
- */
-function originAllowed(req: IncomingMessage, allowed: string[]): boolean {
-  const origin = req.headers.origin;
-  if (origin === undefined || allowed.includes('*') || allowed.includes(origin)) return true;
-  try {
-    return new URL(origin).host === req.headers.host;
-  } catch {
-    return false;
-  }
-}
-
-function reply(res: ServerResponse, status: number, body: string): void {
-  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body) });
-  res.end(body);
+function listenOn(server: Server, port: number, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve((server.address() as { port: number }).port);
+    });
+  });
 }
 
 function refuse(socket: Duplex, status: number, statusText: string, body: string, reason: string, m: ReturnType<typeof edgeMetrics>): void {

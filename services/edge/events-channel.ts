@@ -3,7 +3,9 @@
  * once for all local subscribers. A subscriber that names `since` first gets
  * everything after that id still retained, in order, each exactly once, then
  * joins the live flow: live events arriving during its catch-up are held and
- * deduplicated by id.
+ * deduplicated by id. The catch-up is read a page at a time, and the next
+ * page only once the client has taken the last one, so a client that asks
+ * for the whole history and does not read costs one page, not the history.
  *
  * Every event carries the epoch of the history it belongs to. A `since` from
  * another epoch (Redis lost the history it named) gets a `history_lost`
@@ -24,6 +26,8 @@ export interface MonitorEvent {
 
 export interface EventsSubscriber {
   deliverEvent(event: MonitorEvent): void;
+  /** Resolves true once the client has taken what it was sent, false if it went away or fell too far behind. */
+  writable(): Promise<boolean>;
   /** `since` is older than the oldest retained event: some events after it may be gone. */
   gap(oldestRetained: string): void;
   /** `since` belongs to a history Redis lost: what happened in between is unknown. */
@@ -38,6 +42,8 @@ interface Member {
 }
 
 const START_RETRY_MAX_MS = 1000;
+/** Events per catch-up read: a few hundred KB at most. */
+const CATCH_UP_PAGE = 200;
 const log = logger('events-channel');
 
 export class EventsChannel {
@@ -105,11 +111,17 @@ export class EventsChannel {
       const oldest = first[0]?.[0];
       if (oldest && compareIds(oldest, since) > 0) sub.gap(oldest);
     }
-    const entries = (await this.redis.xrangeBuffer(this.keys.events, `(${from}`, '+')) as StreamEntry[];
-    if (this.members.get(sub) !== member) return;
+    for (;;) {
+      // Each page only once the client has taken what it was sent (the first one too: it may be behind already).
+      if (!(await sub.writable()) || this.members.get(sub) !== member) return;
+      const page = (await this.redis.xrangeBuffer(this.keys.events, `(${from}`, '+', 'COUNT', CATCH_UP_PAGE)) as StreamEntry[];
+      if (this.members.get(sub) !== member) return;
+      for (const e of page) this.send(member, toEvent(this.monitorId, e, current ?? ''));
+      if (page.length < CATCH_UP_PAGE) break;
+      from = page[page.length - 1][0].toString();
+    }
     const held = member.held ?? [];
     member.held = null;
-    for (const e of entries) this.send(member, toEvent(this.monitorId, e, current ?? ''));
     for (const e of held) this.send(member, e);
   }
 

@@ -6,6 +6,19 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+/**
+ * Sent with every page file. The page runs only its own scripts and talks
+ * only to its own edge (CSP `'self'` covers ws:/wss: to the same host), no
+ * other site may frame it (clickjacking), and no URL it was opened with
+ * leaks to another site in a Referer.
+ */
+export const PAGE_HEADERS = {
+  'content-security-policy': "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+  'x-frame-options': 'DENY',
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer',
+} as const;
+
 export interface StaticFile {
   body: Buffer;
   type: string;

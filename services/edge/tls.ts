@@ -8,6 +8,7 @@ import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createSecureContext } from 'node:tls';
 import { logger } from '../../shared/log.js';
+import { warnIfExposed } from '../../shared/auth/secret-files.js';
 
 const log = logger('tls');
 const WATCH_INTERVAL_MS = 5000;
@@ -26,7 +27,10 @@ export interface HandshakeTimeouts {
 }
 
 export function createTlsServer(certFile: string, keyFile: string, timeouts: HandshakeTimeouts, handler: (req: IncomingMessage, res: ServerResponse) => void): TlsServer {
-  const read = () => ({ cert: readFileSync(certFile), key: readFileSync(keyFile) });
+  const read = () => {
+    warnIfExposed(keyFile, 'TLS private key');
+    return { cert: readFileSync(certFile), key: readFileSync(keyFile) };
+  };
   const server = createServer({ ...read(), ...timeouts, handshakeTimeout: timeouts.requestTimeout }, handler);
   const reload = () => {
     try {

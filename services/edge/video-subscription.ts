@@ -1,39 +1,33 @@
 /**
- * One client's video subscription to one monitor, with its send budget.
- * Over the soft limit, video for this client is skipped until the next
+ * One client's video subscription to one monitor. Over the connection's soft
+ * limit (send-budget.ts), video for this client is skipped until the next
  * keyframe (so what it does get still decodes) and the client is told how
- * many packets it missed; over the hard limit in bytes, or over the soft limit
- * for longer than the hard time, it is closed. Other viewers never wait.
+ * many packets it missed; past the budget the connection is closed. Other
+ * viewers never wait.
  */
-import type { Socket } from 'node:net';
 import { configToJson, type CodecConfig } from '../../shared/codec.js';
 import type { CodecReply, DropReason, DroppedReply, RequestId } from '../../shared/protocol.js';
 import { edgeMetrics } from '../../shared/metrics.js';
 import type { CachedPacket } from './cached-packet.js';
-import { writeFrames, type Frame } from './frame.js';
+import type { Frame } from './frame.js';
+import type { SendBudget } from './send-budget.js';
 import type { VideoSubscriber } from './video-channel.js';
 
 export type WireFormat = 'zmcast' | 'zoneminder';
 
-export interface SendBudget {
-  softLimitBytes: number;
-  hardLimitBytes: number;
-  hardLimitMs: number;
-}
-
 /** What a subscription needs from its connection. */
 export interface Outlet {
-  readonly socket: Socket;
   readonly format: WireFormat;
+  readonly budget: SendBudget;
   sendJson(message: object): void;
-  closeSlow(): void;
+  /** Writes pre-built frames; the caller has checked the budget. */
+  writeFrames(frames: readonly Frame[]): void;
 }
 
 export class VideoSubscription implements VideoSubscriber {
   private waitingForKeyframe = true;
   private skipping = false;
   private dropped = 0;
-  private overSoftSince = 0;
   private readonly subscribedAt = performance.now();
   private firstFrameSeen = false;
   private readonly label: string;
@@ -42,7 +36,6 @@ export class VideoSubscription implements VideoSubscriber {
   constructor(
     private readonly outlet: Outlet,
     readonly monitorId: number,
-    private readonly budget: SendBudget,
     private readonly requestId?: RequestId,
   ) {
     this.label = String(monitorId);
@@ -71,20 +64,14 @@ export class VideoSubscription implements VideoSubscriber {
 
   /** Writes the packet (or skips it) and returns the bytes written, for the channel's counters. */
   deliver(packet: CachedPacket): number {
-    const queued = this.outlet.socket.writableLength;
     // Sampled at keyframes: one observation per GOP per viewer is plenty for a histogram.
-    if (packet.keyframe) this.m.sendQueueBytes.observe(queued);
-    if (queued > this.budget.softLimitBytes) {
-      const now = Date.now();
-      this.overSoftSince ||= now;
-      if (queued > this.budget.hardLimitBytes || now - this.overSoftSince > this.budget.hardLimitMs) {
-        this.outlet.closeSlow();
-        return 0;
-      }
+    if (packet.keyframe) this.m.sendQueueBytes.observe(this.outlet.budget.queued);
+    const room = this.outlet.budget.check();
+    if (room === 'closed') return 0;
+    if (room === 'over_soft') {
       this.skip();
       return 0;
     }
-    this.overSoftSince = 0;
     if (this.waitingForKeyframe || this.skipping) {
       if (!packet.keyframe) {
         if (this.skipping) this.skip();
@@ -94,7 +81,7 @@ export class VideoSubscription implements VideoSubscriber {
       if (this.skipping) this.resume();
     }
     const frames: readonly Frame[] = this.outlet.format === 'zmcast' ? [packet.zmcast()] : packet.zoneminder(this.requestId);
-    writeFrames(this.outlet.socket, frames);
+    this.outlet.writeFrames(frames);
     if (!this.firstFrameSeen) {
       this.firstFrameSeen = true;
       this.m.firstFrame.observe((performance.now() - this.subscribedAt) / 1000);

@@ -13,24 +13,32 @@ import type { AuthConfig } from '../config.js';
 import { logger } from '../log.js';
 import { authMetrics } from '../metrics.js';
 import { AnonymousPrincipal, type AuthBackend } from './backend.js';
-import { BcryptPool } from './bcrypt-pool.js';
+import { CheckPool } from './check-pool.js';
 import { ConfigAuthenticator } from './config-users.js';
 import { clientAddress, extractCredentials, TrustedProxies } from './credentials.js';
 import { AuthError, AuthErrorCode, fail, isAuthError } from './errors.js';
-import { FailureLimiter } from './failure-limiter.js';
+import { FailureLimiter, type Attempt } from './failure-limiter.js';
 import { JwksAuthenticator } from './jwks.js';
 import { PasswordVerifier } from './passwords.js';
 import { ZmAuthenticator } from './zm-authenticator.js';
 import { zmDbSettings, zmVariables } from './zm-conf.js';
 import { ZmDatabase } from './zm-database.js';
-import type { AuthMethod, AuthMode, AuthStatus, PresentedCredentials, Principal } from './types.js';
+import type { AuthMethod, AuthStatus, PresentedCredentials, Principal } from './types.js';
 
 const log = logger('auth');
 
-/** Failures that look like guessing; expired or revoked credentials are honest clients and do not count. */
+/**
+ * Failures that look like guessing; expired or revoked credentials are honest
+ * clients and do not count. `busy` counts too: refusing a guess for lack of
+ * room must not leave it free to try again at once.
+ */
 const COUNTED: ReadonlySet<string> = new Set([
   AuthErrorCode.InvalidCredentials, AuthErrorCode.InvalidToken, AuthErrorCode.BadCredentials, AuthErrorCode.UnsupportedPasswordFormat,
+  AuthErrorCode.Busy,
 ]);
+
+/** Checks of a secret a person chose (or of many users' hashes): counted when they start, capped in flight. */
+const GUESSABLE: ReadonlySet<AuthMethod> = new Set(['password', 'auth_hash']);
 
 export interface AuthenticatorDeps {
   /** Where ZM_DB_* may be found besides zm.conf; defaults to process.env. */
@@ -50,7 +58,7 @@ export class Authenticator {
     private readonly backend: AuthBackend,
     private readonly config: AuthConfig,
     private readonly now: () => number,
-    private readonly pool: BcryptPool | null,
+    private readonly pool: CheckPool | null,
   ) {
     this.limiter = new FailureLimiter(config.failuresPerMinute, 60_000, 50_000, now);
     this.proxies = new TrustedProxies(config.trustedProxies);
@@ -60,15 +68,15 @@ export class Authenticator {
   static async create(config: AuthConfig, deps: AuthenticatorDeps = {}): Promise<Authenticator> {
     const now = deps.now ?? Date.now;
     const needsPasswords = config.mode === 'zoneminder' || config.mode === 'config';
-    const pool = needsPasswords ? new BcryptPool({ workers: 1, maxQueue: 64 }) : null;
+    const pool = needsPasswords ? new CheckPool({ workers: 1, maxQueue: 64 }) : null;
     const g = authMetrics().passwordChecks;
     const passwords = pool && new PasswordVerifier({
       now,
       bcrypt: {
-        compare: async (plain: string, hash: string) => {
+        compare: async (plain, hash, pad) => {
           g.inc();
           try {
-            return await pool.compare(plain, hash);
+            return await pool.compare(plain, hash, pad);
           } finally {
             g.dec();
           }
@@ -83,6 +91,7 @@ export class Authenticator {
           backend = await ZmAuthenticator.start({
             db,
             passwords: passwords!,
+            findHash: (presented, prefixes, suffixes) => pool!.findHash(presented, prefixes, suffixes),
             refreshMs: config.zmRefreshMs,
             trustRelayNone: config.trustRelayNone,
             timeZone: config.zmTimeZone || undefined,
@@ -122,11 +131,7 @@ export class Authenticator {
     return auth;
   }
 
-  get mode(): AuthMode {
-    return this.backend.mode;
-  }
-
-  /** Mode, and what an operator must know (auth off, default secret, no users…), for start-up logs and /readyz. */
+  /** Mode, and what an operator must know (auth off, default secret, no users…), for start-up logs and the admin /readyz. */
   status(): AuthStatus {
     const warnings = this.backend.warnings();
     if (this.config.mode === 'none') warnings.unshift('auth.mode is none: anyone who reaches the edge may watch every monitor');
@@ -157,16 +162,23 @@ export class Authenticator {
   async authenticate(presented: PresentedCredentials, address: string): Promise<Principal> {
     const method = presentedMethod(presented);
     const t0 = performance.now();
+    let attempt: Attempt | null = null;
     try {
-      this.limiter.check(address);
+      // A token costs an HMAC and cannot be guessed: it is counted when it fails.
+      if (GUESSABLE.has(method)) attempt = this.limiter.begin(address);
+      else this.limiter.check(address);
       const inner = await this.backend.authenticate(presented, address);
       if (inner.expiresAt !== null && inner.expiresAt <= this.now()) throw fail.expired('credential valid window already over');
+      attempt?.passed();
       this.m.attempts.inc({ method, result: 'ok' });
       log.debug('authenticated', { user: inner.user, method: inner.method, client: address, via: presented.via });
       return new GuardedPrincipal(inner, this.config.revalidateGraceMs, this.now);
     } catch (e) {
       const err = asAuthError(e);
-      if (COUNTED.has(err.code)) this.limiter.fail(address);
+      if (attempt) {
+        if (COUNTED.has(err.code)) attempt.failed();
+        else attempt.passed();
+      } else if (COUNTED.has(err.code)) this.limiter.fail(address);
       this.m.attempts.inc({ method, result: err.code });
       log.info('authentication refused', { code: err.code, method, client: address, via: presented.via, user: presented.user, detail: err.detail });
       throw err;

@@ -27,6 +27,3 @@ export class AnonymousPrincipal implements Principal {
     return this.check();
   }
 }
-
-/** Run a bcrypt check against this on an unknown user, so that a missing user costs as long as a wrong password. */
-export const DUMMY_BCRYPT = '$2b$10$pYVamy1JtZl22MluSAWpG.SYlpDAj0QTr1jYTvIfaxaXlDwnZNcAK';

@@ -1,9 +1,11 @@
 /**
- * bcrypt comparisons off the event loop. bcryptjs is pure JavaScript: one
- * cost-10 check takes ~100 ms of CPU, which on the main thread would stall
- * video fan-out for every viewer. A small pool of worker threads does them
- * instead, with a bounded queue: past it a login is refused as busy rather
- * than queued without end.
+ * Credential checks too expensive for the event loop, in worker threads:
+ * bcrypt comparisons (bcryptjs is pure JavaScript: one cost-10 check takes
+ * ~100 ms of CPU) and the search for a ZoneMinder `auth=` hash among many
+ * users and hours (302 users × 744 hours is 224,000 MD5s, ~260 ms). On the
+ * main thread either would stall video fan-out for every viewer. A bounded
+ * queue sits in front: past it a login is refused as busy rather than queued
+ * without end.
  */
 import { Worker } from 'node:worker_threads';
 import { createRequire } from 'node:module';
@@ -11,32 +13,62 @@ import { AuthError, AuthErrorCode } from './errors.js';
 
 const BCRYPTJS = createRequire(import.meta.url).resolve('bcryptjs');
 
-// CommonJS, evaluated in the worker: it cannot import this TypeScript file.
+// CommonJS, evaluated in the worker: it cannot import these TypeScript files.
+// bcrypt: a failed check is followed by padTimes checks against padHash (see Padding).
+// hash: findHashHere of zm-auth-hash.ts, the same loop.
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
+const { createHash, timingSafeEqual } = require('node:crypto');
 const bcrypt = require(workerData.bcryptjs);
-parentPort.on('message', ({ id, plain, hash }) => {
-  let ok = false;
-  try { ok = bcrypt.compareSync(plain, hash); } catch { ok = false; }
-  parentPort.postMessage({ id, ok });
+const check = (plain, hash) => { try { return bcrypt.compareSync(plain, hash); } catch { return false; } };
+const find = (presented, prefixes, suffixes) => {
+  const want = Buffer.from(presented, 'latin1');
+  for (let c = 0; c < prefixes.length; c++) {
+    for (let h = 0; h < suffixes.length; h++) {
+      const got = Buffer.from(createHash('md5').update(prefixes[c] + suffixes[h], 'utf8').digest('hex'), 'latin1');
+      if (timingSafeEqual(got, want)) return [c, h];
+    }
+  }
+  return null;
+};
+parentPort.on('message', (job) => {
+  if (job.kind === 'hash') {
+    parentPort.postMessage({ id: job.id, result: find(job.presented, job.prefixes, job.suffixes) });
+    return;
+  }
+  const ok = check(job.plain, job.hash);
+  if (!ok) for (let i = 0; i < job.padTimes; i++) check(job.plain, job.padHash);
+  parentPort.postMessage({ id: job.id, result: ok });
 });
 `;
 
+/**
+ * Work added to a failed check so that it costs what a check at a higher
+ * cost would: `times` more checks against `hash` (a dummy of the same cost).
+ */
+export interface Padding {
+  hash: string;
+  times: number;
+}
+
+type Work =
+  | { kind: 'bcrypt'; plain: string; hash: string; padHash: string; padTimes: number }
+  | { kind: 'hash'; presented: string; prefixes: readonly string[]; suffixes: readonly string[] };
+
 interface Job {
   id: number;
-  plain: string;
-  hash: string;
-  resolve: (ok: boolean) => void;
+  work: Work;
+  resolve: (result: unknown) => void;
   reject: (err: Error) => void;
 }
 
-export interface BcryptPoolOptions {
+export interface CheckPoolOptions {
   workers?: number;
   /** Checks waiting beyond those running; more are refused with `busy`. */
   maxQueue?: number;
 }
 
-export class BcryptPool {
+export class CheckPool {
   private readonly idle: Worker[] = [];
   private readonly all = new Set<Worker>();
   private readonly running = new Map<Worker, Job>();
@@ -46,7 +78,7 @@ export class BcryptPool {
   private nextId = 1;
   private closed = false;
 
-  constructor(opts: BcryptPoolOptions = {}) {
+  constructor(opts: CheckPoolOptions = {}) {
     this.size = Math.max(1, opts.workers ?? 1);
     this.maxQueue = Math.max(0, opts.maxQueue ?? 64);
   }
@@ -56,23 +88,32 @@ export class BcryptPool {
     return this.queue.length + this.running.size;
   }
 
-  compare(plain: string, hash: string): Promise<boolean> {
-    if (this.closed) return Promise.reject(new Error('bcrypt pool closed'));
-    if (this.queue.length >= this.maxQueue && this.idle.length === 0 && this.all.size >= this.size) {
-      return Promise.reject(new AuthError(AuthErrorCode.Busy, 'Too many logins in progress; try again', 'bcrypt queue full'));
-    }
-    return new Promise((resolve, reject) => {
-      this.queue.push({ id: this.nextId++, plain, hash, resolve, reject });
-      this.pump();
-    });
+  compare(plain: string, hash: string, pad?: Padding): Promise<boolean> {
+    return this.submit({ kind: 'bcrypt', plain, hash, padHash: pad?.hash ?? '', padTimes: pad?.times ?? 0 });
+  }
+
+  /** HashFinder (zm-auth-hash.ts) in a worker. */
+  findHash(presented: string, prefixes: readonly string[], suffixes: readonly string[]): Promise<[number, number] | null> {
+    return this.submit({ kind: 'hash', presented, prefixes, suffixes });
   }
 
   async close(): Promise<void> {
     this.closed = true;
-    for (const job of this.queue.splice(0)) job.reject(new Error('bcrypt pool closed'));
+    for (const job of this.queue.splice(0)) job.reject(new Error('check pool closed'));
     await Promise.all([...this.all].map((w) => w.terminate()));
     this.all.clear();
     this.idle.length = 0;
+  }
+
+  private submit<T>(work: Work): Promise<T> {
+    if (this.closed) return Promise.reject(new Error('check pool closed'));
+    if (this.queue.length >= this.maxQueue && this.idle.length === 0 && this.all.size >= this.size) {
+      return Promise.reject(new AuthError(AuthErrorCode.Busy, 'Too many logins in progress; try again', 'check queue full'));
+    }
+    return new Promise<T>((resolve, reject) => {
+      this.queue.push({ id: this.nextId++, work, resolve: resolve as (result: unknown) => void, reject });
+      this.pump();
+    });
   }
 
   private pump(): void {
@@ -81,7 +122,7 @@ export class BcryptPool {
       if (!worker) return;
       const job = this.queue.shift()!;
       this.running.set(worker, job);
-      worker.postMessage({ id: job.id, plain: job.plain, hash: job.hash });
+      worker.postMessage({ id: job.id, ...job.work });
     }
   }
 
@@ -89,10 +130,10 @@ export class BcryptPool {
     const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { bcryptjs: BCRYPTJS } });
     worker.unref();
     this.all.add(worker);
-    worker.on('message', (msg: { id: number; ok: boolean }) => {
+    worker.on('message', (msg: { id: number; result: unknown }) => {
       const job = this.running.get(worker);
       this.running.delete(worker);
-      if (job && job.id === msg.id) job.resolve(msg.ok === true);
+      if (job && job.id === msg.id) job.resolve(job.work.kind === 'bcrypt' ? msg.result === true : msg.result);
       if (!this.closed) {
         this.idle.push(worker);
         this.pump();
@@ -108,7 +149,7 @@ export class BcryptPool {
       if (!this.closed) this.pump();
     };
     worker.on('error', lost);
-    worker.on('exit', (code) => { if (this.all.has(worker)) lost(new Error(`bcrypt worker exited with ${code}`)); });
+    worker.on('exit', (code) => { if (this.all.has(worker)) lost(new Error(`check worker exited with ${code}`)); });
     return worker;
   }
 }

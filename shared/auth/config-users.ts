@@ -6,7 +6,7 @@
  */
 import bcrypt from 'bcryptjs';
 import type { AuthConfig, AuthUserSpec } from '../config.js';
-import { DUMMY_BCRYPT, type AuthBackend } from './backend.js';
+import type { AuthBackend } from './backend.js';
 import { AuthError, AuthErrorCode, fail } from './errors.js';
 import type { PasswordVerifier } from './passwords.js';
 import { mintAccessToken, verifyAccessToken } from './zm-token.js';
@@ -34,24 +34,37 @@ export interface ConfigAuthenticatorOptions {
 export class ConfigAuthenticator implements AuthBackend {
   readonly mode = 'config' as const;
   private users: Map<string, AuthUserSpec>;
+  private tokenSecret: string;
 
   constructor(private readonly o: ConfigAuthenticatorOptions) {
     this.users = new Map(o.users.map((u) => [u.name, u]));
+    this.tokenSecret = o.secret;
+    o.passwords.expectHashes(o.users.flatMap((u) => u.password ?? []));
   }
 
-  /** A re-read config file (SIGHUP): the users and grants; open connections follow at their next revalidation. */
+  /**
+   * A re-read config file (SIGHUP): users, grants and the token secret. Open
+   * connections are checked against them at their next revalidation (the edge
+   * runs one at once): a token signed with a replaced secret no longer holds.
+   */
   reload(config: AuthConfig): void {
     this.users = new Map(config.users.map((u) => [u.name, u]));
+    this.tokenSecret = config.secret;
+    this.o.passwords.expectHashes(config.users.flatMap((u) => u.password ?? []));
   }
 
   user(name: string): AuthUserSpec | undefined {
     return this.users.get(name);
   }
 
+  get secret(): string {
+    return this.tokenSecret;
+  }
+
   warnings(): string[] {
     const w: string[] = [];
     if (this.users.size === 0) w.push('auth.mode is config and auth.users is empty: every connection is refused');
-    if (this.o.secret === '') w.push('auth.secret is empty: tokens are refused and `zmcast token` cannot mint them');
+    if (this.tokenSecret === '') w.push('auth.secret is empty: tokens are refused and `zmcast token` cannot mint them');
     return w;
   }
 
@@ -59,13 +72,15 @@ export class ConfigAuthenticator implements AuthBackend {
 
   async authenticate(p: PresentedCredentials): Promise<Principal> {
     if (p.token !== undefined) {
-      if (this.o.secret === '') throw new AuthError(AuthErrorCode.UnsupportedCredentials, 'Tokens are not enabled on this server', 'auth.secret empty');
-      const claims = await verifyAccessToken(p.token, { secret: this.o.secret, issuer: ZMCAST_ISSUER, now: this.o.now() });
+      // Answered like any bad token: how this edge is set up is for its log and admin /readyz.
+      const secret = this.tokenSecret;
+      if (secret === '') throw fail.invalidToken('auth.secret is empty: tokens are refused');
+      const claims = await verifyAccessToken(p.token, { secret, issuer: ZMCAST_ISSUER, now: this.o.now() });
       const u = this.users.get(claims.user);
       if (!u) throw fail.revoked('token user is not configured');
       if (!u.enabled) throw fail.disabled();
       if (claims.iat < u.tokensNotBefore) throw fail.revoked('token issued before tokensNotBefore');
-      return new ConfigPrincipal(this, u, 'token', claims.exp * 1000, claims.iat);
+      return new ConfigPrincipal(this, u, 'token', claims.exp * 1000, { iat: claims.iat, secret });
     }
     if (p.authHash !== undefined) {
       throw new AuthError(AuthErrorCode.UnsupportedCredentials, 'auth= hashes are only accepted in ZoneMinder mode');
@@ -73,7 +88,7 @@ export class ConfigAuthenticator implements AuthBackend {
     if (p.user !== undefined && p.password !== undefined) {
       const u = this.users.get(p.user);
       if (!u || u.password === undefined) {
-        await this.o.passwords.verify(p.password, DUMMY_BCRYPT);
+        await this.o.passwords.verifyAbsent(p.password);
         throw fail.invalid(u ? 'user has no password (tokens only)' : 'no such user');
       }
       const check = await this.o.passwords.verify(p.password, u.password);
@@ -96,8 +111,8 @@ class ConfigPrincipal implements Principal {
     u: AuthUserSpec,
     readonly method: 'token' | 'password',
     readonly expiresAt: number | null,
-    /** The token's iat (seconds), checked again against tokensNotBefore. */
-    private readonly iat: number | null,
+    /** A token's iat (seconds, checked again against tokensNotBefore) and the secret that verified it. */
+    private readonly token: { iat: number; secret: string } | null,
   ) {
     this.user = u.name;
     this.password = u.password;
@@ -108,12 +123,16 @@ class ConfigPrincipal implements Principal {
     return this.monitors === '*' || this.monitors.has(monitorId);
   }
 
-  /** Follows a reloaded config file: a removed or disabled user, a bumped tokensNotBefore or a new password ends the connection. */
+  /**
+   * Follows a reloaded config file: a removed or disabled user, a bumped
+   * tokensNotBefore, a new password or (for a token) a new secret ends the connection.
+   */
   async revalidate(): Promise<void> {
     const u = this.source.user(this.user);
     if (!u) throw fail.revoked('user removed from the configuration');
     if (!u.enabled) throw fail.disabled();
-    if (this.iat !== null && this.iat < u.tokensNotBefore) throw fail.revoked('token issued before tokensNotBefore');
+    if (this.token !== null && this.token.iat < u.tokensNotBefore) throw fail.revoked('token issued before tokensNotBefore');
+    if (this.token !== null && this.token.secret !== this.source.secret) throw fail.revoked('auth.secret changed');
     if (this.method === 'password' && u.password !== this.password) throw fail.revoked('password changed');
     this.monitors = grants(u);
   }

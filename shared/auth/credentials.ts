@@ -188,7 +188,17 @@ function checkPassword(v: string): string {
 
 // ---- Client address --------------------------------------------------------
 
-/** The proxies whose X-Forwarded-For is believed (auth.trustedProxies): addresses or CIDR ranges. */
+/**
+ * The narrowest prefixes refused as catch-all: a range that wide holds
+ * clients, not proxies, and a client in it names any address it likes in
+ * X-Forwarded-For, defeating the failure limit, the per-address cap and
+ * ZM_AUTH_HASH_IPS. An IPv4-mapped IPv6 range (::ffff:0:0/96) is judged as IPv4.
+ */
+const NARROWEST_REFUSED = { ipv4: 7, ipv6: 31 } as const;
+const V4_MAPPED = new BlockList();
+V4_MAPPED.addSubnet('::ffff:0:0', 96, 'ipv6');
+
+/** The proxies whose X-Forwarded-For is believed (auth.trustedProxies): addresses or CIDR ranges, none catch-all. */
 export class TrustedProxies {
   private readonly list = new BlockList();
   readonly size: number;
@@ -207,6 +217,11 @@ export class TrustedProxies {
         const prefix = Number(entry.slice(slash + 1));
         if (!Number.isInteger(prefix) || prefix < 0 || prefix > (family === 4 ? 32 : 128)) {
           throw new Error(`bad prefix length in ${JSON.stringify(raw)}`);
+        }
+        const v4 = family === 4 ? prefix : V4_MAPPED.check(addr, 'ipv6') && prefix >= 96 ? prefix - 96 : null;
+        if (v4 === null ? prefix <= NARROWEST_REFUSED.ipv6 : v4 <= NARROWEST_REFUSED.ipv4) {
+          throw new Error(`${JSON.stringify(raw)} is a catch-all range: clients in it could name their own address in X-Forwarded-For; ` +
+            'list the proxies\' addresses or their subnet (/8 or narrower for IPv4, /32 or narrower for IPv6)');
         }
         this.list.addSubnet(addr, prefix, type);
       }

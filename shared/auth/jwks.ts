@@ -150,10 +150,13 @@ export class JwksAuthenticator implements AuthBackend {
     } catch (err) {
       throw this.mapError(err);
     }
+    // Where the provider names the token's type (Keycloak `typ`, Cognito `token_use`), only access
+    // tokens pass: an ID token of the same audience says who someone is, not what they may do.
     const kind = [payload.typ, payload.type, payload.token_use].find((v) => typeof v === 'string');
     if (typeof kind === 'string' && kind.toLowerCase() === 'refresh') {
       throw new AuthError(AuthErrorCode.RefreshToken, 'Only access tokens are allowed');
     }
+    if (typeof kind === 'string' && kind.toLowerCase() === 'id') throw fail.invalidToken(`an ID token (${kind}), not an access token`);
     const user = readClaim(payload, this.o.userClaim);
     if (typeof user !== 'string' || user === '') throw fail.invalidToken(`claim ${this.o.userClaim} is not a non-empty string`);
     const monitors = parseMonitorsClaim(readClaim(payload, this.o.monitorsClaim));

@@ -6,8 +6,16 @@
  *   `-ZM-…`               half-finished zmupdate migration: refused, as zms refuses it;
  *   shorter than 4 chars  refused (zm_crypt.cpp);
  *   anything else         plaintext, compared exactly (ZoneMinder's rule; warned about).
+ *
+ * Every failed check costs the same, so a user name cannot be told from its
+ * answer time: one bcrypt at the highest cost among the stored hashes (the
+ * expected cost). A wrong password for a cheaper hash is padded with dummy
+ * checks of that hash's cost (2^(expected - cost) bcrypt rounds in all, the
+ * same work); an unknown user, and a wrong password for a MySQL, plaintext,
+ * too-short or -ZM- entry, get one dummy check at the expected cost.
  */
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { Padding } from './check-pool.js';
 
 export type PasswordFormat = 'bcrypt' | 'mysql' | 'zm_migration' | 'plaintext' | 'too_short';
 
@@ -39,9 +47,30 @@ export function constantTimeEqual(a: string, b: string): boolean {
   return timingSafeEqual(hx, hy) && x.length === y.length;
 }
 
-/** A bcrypt comparison, normally a `BcryptPool` (worker threads). */
+/** A bcrypt comparison, normally a `CheckPool` (worker threads); `pad` is work added when it fails. */
 export interface BcryptCompare {
-  compare(plain: string, hash: string): Promise<boolean>;
+  compare(plain: string, hash: string, pad?: Padding): Promise<boolean>;
+}
+
+/** ZoneMinder's cost (PHP password_hash's default before PHP 8.4): the least a failed check costs. */
+const MIN_EXPECTED_COST = 10;
+/**
+ * The most a failed check is made to cost (seconds of CPU in bcryptjs): a
+ * stored hash above it costs more than an unknown name, but each check of it
+ * already takes seconds, and padding never grows past 2^12 dummy checks.
+ */
+const MAX_EXPECTED_COST = 16;
+
+/** The cost of a bcrypt hash (`$2b$12$…` → 12), or null for anything else (bcrypt takes 4 to 31). */
+function bcryptCost(stored: string): number | null {
+  const m = /^\$2[ayb]\$(\d\d)\$/.exec(stored);
+  const cost = m ? Number(m[1]) : NaN;
+  return cost >= 4 && cost <= 31 ? cost : null;
+}
+
+/** A well-formed bcrypt hash of that cost that no password matches: what failed checks are padded with. */
+function dummyHash(cost: number): string {
+  return `$2b$${String(cost).padStart(2, '0')}$pYVamy1JtZl22MluSAWpG.SYlpDAj0QTr1jYTvIfaxaXlDwnZNcAK`;
 }
 
 export interface PasswordVerifierOptions {
@@ -64,6 +93,7 @@ export class PasswordVerifier {
   private readonly cacheMs: number;
   private readonly cacheSize: number;
   private readonly now: () => number;
+  private cost = MIN_EXPECTED_COST;
 
   constructor(private readonly opts: PasswordVerifierOptions) {
     this.cacheMs = opts.cacheMs ?? 5 * 60_000;
@@ -71,19 +101,39 @@ export class PasswordVerifier {
     this.now = opts.now ?? Date.now;
   }
 
+  /** Sets the expected cost from the stored hashes (config users, ZoneMinder's Users): the highest, at least 10. */
+  expectHashes(stored: Iterable<string>): void {
+    let cost = MIN_EXPECTED_COST;
+    for (const h of stored) cost = Math.max(cost, bcryptCost(h) ?? 0);
+    this.cost = Math.min(cost, MAX_EXPECTED_COST);
+  }
+
   async verify(plain: string, stored: string): Promise<PasswordCheck> {
     const format = passwordFormat(stored);
+    let ok: boolean;
     switch (format) {
       case 'zm_migration':
       case 'too_short':
+        await this.verifyAbsent(plain);
         return { ok: false, format, reason: 'unsupported_format' };
       case 'mysql':
-        return constantTimeEqual(mysqlPasswordHash(plain), stored.toUpperCase()) ? { ok: true, format } : { ok: false, format, reason: 'mismatch' };
+        ok = constantTimeEqual(mysqlPasswordHash(plain), stored.toUpperCase());
+        break;
       case 'plaintext':
-        return constantTimeEqual(plain, stored) ? { ok: true, format } : { ok: false, format, reason: 'mismatch' };
+        ok = constantTimeEqual(plain, stored);
+        break;
       case 'bcrypt':
         return (await this.bcrypt(plain, stored)) ? { ok: true, format } : { ok: false, format, reason: 'mismatch' };
     }
+    if (ok) return { ok, format };
+    // Failing fast would tell these users from unknown ones.
+    await this.verifyAbsent(plain);
+    return { ok: false, format, reason: 'mismatch' };
+  }
+
+  /** For a user that does not exist (or has no password): the work of a failed check at the expected cost. */
+  async verifyAbsent(plain: string): Promise<void> {
+    await this.opts.bcrypt.compare(plain, dummyHash(this.cost));
   }
 
   private async bcrypt(plain: string, stored: string): Promise<boolean> {
@@ -91,7 +141,11 @@ export class PasswordVerifier {
     const now = this.now();
     const until = this.recent.get(id);
     if (until !== undefined && until > now) return true;
-    const ok = await this.opts.bcrypt.compare(plain, stored);
+    const cost = bcryptCost(stored) ?? this.cost;
+    // A hash dearer than any seen so far (added since the last look at the users) raises the bar at once.
+    if (cost > this.cost) this.cost = Math.min(cost, MAX_EXPECTED_COST);
+    const pad = cost < this.cost ? { hash: dummyHash(cost), times: 2 ** (this.cost - cost) - 1 } : undefined;
+    const ok = await this.opts.bcrypt.compare(plain, stored, pad);
     if (ok && this.cacheMs > 0) {
       if (this.recent.size >= this.cacheSize) {
         for (const [k, t] of this.recent) if (t <= now) this.recent.delete(k);

@@ -51,6 +51,6 @@ export interface Principal {
 
 export interface AuthStatus {
   mode: AuthMode;
-  /** Facts an operator must see at start and on /readyz (auth off, default secret…). */
+  /** Facts an operator must see at start and on the admin listener's /readyz (auth off, default secret…). */
   warnings: string[];
 }

@@ -65,9 +65,20 @@ export function tmFields(epochMs: number, timeZone?: string): TmFields {
 }
 
 export function zmAuthHash(secret: string, username: string, storedPassword: string, remoteAddr: string, t: TmFields): string {
-  return createHash('md5')
-    .update(`${secret}${username}${storedPassword}${remoteAddr}${t.hour}${t.mday}${t.mon}${t.year}`, 'utf8')
-    .digest('hex');
+  return md5Hex(hashPrefix(secret, username, storedPassword, remoteAddr) + hashSuffix(t));
+}
+
+/** What is hashed, in two parts: the user's (fixed over the window) and the hour's. */
+function hashPrefix(secret: string, username: string, storedPassword: string, remoteAddr: string): string {
+  return `${secret}${username}${storedPassword}${remoteAddr}`;
+}
+
+function hashSuffix(t: TmFields): string {
+  return `${t.hour}${t.mday}${t.mon}${t.year}`;
+}
+
+function md5Hex(text: string): string {
+  return createHash('md5').update(text, 'utf8').digest('hex');
 }
 
 /** Hours the validator tries (the C++ rule). */
@@ -96,21 +107,44 @@ export interface HashCheckOptions {
   timeZone?: string;
 }
 
-/** zmLoadAuthUser: each candidate, each hour of the window; the first match wins. */
-export function matchAuthHash<C extends HashCandidate>(hash: string, candidates: readonly C[], o: HashCheckOptions): HashMatch<C> | null {
-  const presented = Buffer.from(hash, 'latin1');
-  if (presented.length !== 32) return null;
-  const hours = effectiveHashTtl(o.ttlHours);
-  const clocks = Array.from({ length: hours }, (_, i) => localClock(o.now - i * 3_600_000, o.timeZone));
-  for (const c of candidates) {
-    for (let i = 0; i < hours; i++) {
-      const expected = Buffer.from(zmAuthHash(o.secret, c.username, c.password, o.remoteAddr, clocks[i]), 'latin1');
-      if (timingSafeEqual(expected, presented)) {
-        const at = o.now - i * 3_600_000;
-        const hourStart = at - (clocks[i].minute * 60 + clocks[i].second) * 1000 - (((at % 1000) + 1000) % 1000);
-        return { candidate: c, hoursBack: i, expiresAt: hourStart + hours * 3_600_000 };
-      }
+/**
+ * Finds [candidate, hour] with md5(prefixes[candidate] + suffixes[hour]) equal
+ * to `presented`, trying each candidate's hours in order, or null. The check
+ * pool runs the same loop in a worker thread (check-pool.ts) when the work is
+ * large: a hash without a user name is tried against every enabled user.
+ */
+export type HashFinder = (presented: string, prefixes: readonly string[], suffixes: readonly string[]) => Promise<[number, number] | null>;
+
+/** MD5s beyond which a check leaves the event loop: about a millisecond of work. */
+const INLINE_HASHES = 1000;
+
+async function findHashHere(presented: string, prefixes: readonly string[], suffixes: readonly string[]): Promise<[number, number] | null> {
+  const want = Buffer.from(presented, 'latin1');
+  for (let c = 0; c < prefixes.length; c++) {
+    for (let h = 0; h < suffixes.length; h++) {
+      if (timingSafeEqual(Buffer.from(md5Hex(prefixes[c] + suffixes[h]), 'latin1'), want)) return [c, h];
     }
   }
   return null;
+}
+
+/**
+ * zmLoadAuthUser: each candidate, each hour of the window; the first match
+ * wins. Up to INLINE_HASHES MD5s run here, more through `offLoop`.
+ */
+export async function matchAuthHash<C extends HashCandidate>(
+  hash: string, candidates: readonly C[], o: HashCheckOptions, offLoop: HashFinder = findHashHere,
+): Promise<HashMatch<C> | null> {
+  if (Buffer.byteLength(hash, 'latin1') !== 32) return null;
+  const hours = effectiveHashTtl(o.ttlHours);
+  const clocks = Array.from({ length: hours }, (_, i) => localClock(o.now - i * 3_600_000, o.timeZone));
+  const prefixes = candidates.map((c) => hashPrefix(o.secret, c.username, c.password, o.remoteAddr));
+  const suffixes = clocks.map(hashSuffix);
+  const find = prefixes.length * suffixes.length > INLINE_HASHES ? offLoop : findHashHere;
+  const found = await find(hash, prefixes, suffixes);
+  if (!found) return null;
+  const [c, i] = found;
+  const at = o.now - i * 3_600_000;
+  const hourStart = at - (clocks[i].minute * 60 + clocks[i].second) * 1000 - (((at % 1000) + 1000) % 1000);
+  return { candidate: candidates[c], hoursBack: i, expiresAt: hourStart + hours * 3_600_000 };
 }

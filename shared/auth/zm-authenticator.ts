@@ -10,11 +10,11 @@
  */
 import { logger } from '../log.js';
 import { authMetrics } from '../metrics.js';
-import { AnonymousPrincipal, DUMMY_BCRYPT, type AuthBackend } from './backend.js';
+import { AnonymousPrincipal, type AuthBackend } from './backend.js';
 import { AuthError, AuthErrorCode, fail } from './errors.js';
 import type { PasswordVerifier } from './passwords.js';
 import { canView, type AccessRules } from './permissions.js';
-import { matchAuthHash } from './zm-auth-hash.js';
+import { matchAuthHash, type HashFinder } from './zm-auth-hash.js';
 import type { ZmDatabase, ZmUser } from './zm-database.js';
 import { optionWarnings, ZM_DEFAULT_SECRET, type ZmOptions } from './zm-options.js';
 import { verifyAccessToken, ZM_ISSUER } from './zm-token.js';
@@ -26,6 +26,8 @@ const ENABLED_USERS_REUSE_MS = 2000;
 export interface ZmAuthenticatorOptions {
   db: ZmDatabase;
   passwords: PasswordVerifier;
+  /** Where a large auth= hash search runs: the check pool's worker, off the event loop. */
+  findHash: HashFinder;
   refreshMs: number;
   trustRelayNone: boolean;
   /** IANA zone of the ZoneMinder server for auth= hashes; undefined = this process's zone. */
@@ -54,10 +56,11 @@ export class ZmAuthenticator implements AuthBackend {
 
   private constructor(private readonly o: ZmAuthenticatorOptions, private opts: ZmOptions) {}
 
-  /** Reads the schema and options once (failing loudly), then keeps the options fresh. */
+  /** Reads the schema, options and password costs once (failing loudly), then keeps them fresh. */
   static async start(o: ZmAuthenticatorOptions): Promise<ZmAuthenticator> {
     await o.db.detectSchema();
     const auth = new ZmAuthenticator(o, await o.db.options());
+    o.passwords.expectHashes(await o.db.bcryptPrefixes());
     auth.timer = setInterval(() => void auth.reloadOptions(), o.refreshMs);
     auth.timer.unref();
     return auth;
@@ -72,6 +75,8 @@ export class ZmAuthenticator implements AuthBackend {
     this.reloading = true;
     try {
       this.opts = await this.o.db.options();
+      // A failed login costs what one at the dearest stored hash costs, whoever the name is.
+      this.o.passwords.expectHashes(await this.o.db.bcryptPrefixes());
       this.m.optionReloads.inc({ result: 'ok' });
     } catch (err) {
       this.m.optionReloads.inc({ result: 'error' });
@@ -104,15 +109,23 @@ export class ZmAuthenticator implements AuthBackend {
     throw fail.required();
   }
 
-  private usableSecret(o: ZmOptions): string {
+  /**
+   * The secret tokens and hashes are checked with. Empty or ZoneMinder's
+   * shipped default, they are refused: anyone can forge with the default. The
+   * refusal reads like any bad token or hash, because "this ZoneMinder runs on
+   * its default secret" tells an attacker that ZoneMinder's own API takes
+   * forged tokens; the log line and the admin /readyz say why.
+   */
+  private usableSecret(o: ZmOptions, kind: 'token' | 'hash'): string {
     if (o.secret === '' || o.secret === ZM_DEFAULT_SECRET) {
-      throw new AuthError(AuthErrorCode.UnsupportedCredentials, 'Tokens and auth hashes are disabled: the ZoneMinder secret is not set', 'ZM_AUTH_HASH_SECRET empty or default');
+      const detail = `ZM_AUTH_HASH_SECRET is ${o.secret === '' ? 'empty' : 'the shipped default'}: tokens and auth hashes are refused`;
+      throw kind === 'token' ? fail.invalidToken(detail) : fail.invalid(detail);
     }
     return o.secret;
   }
 
   private async byToken(token: string, o: ZmOptions): Promise<Principal> {
-    const secret = this.usableSecret(o);
+    const secret = this.usableSecret(o, 'token');
     const claims = await verifyAccessToken(token, { secret, issuer: ZM_ISSUER, now: this.o.now() });
     const users = await this.read(() => this.o.db.usersByName(claims.user, o.caseInsensitiveUsernames));
     if (users.length !== 1) throw fail.revoked(users.length ? 'token user name is ambiguous' : 'token user no longer exists');
@@ -129,17 +142,17 @@ export class ZmAuthenticator implements AuthBackend {
   }
 
   private async byHash(hash: string, name: string | undefined, clientAddress: string, o: ZmOptions): Promise<Principal> {
-    const secret = this.usableSecret(o);
+    const secret = this.usableSecret(o, 'hash');
     const candidates = await this.read(async () => name === undefined
       ? this.allEnabledUsers()
       : (await this.o.db.usersByName(name, o.caseInsensitiveUsernames)).filter((u) => u.enabled));
-    const match = matchAuthHash(hash, candidates, {
+    const match = await matchAuthHash(hash, candidates, {
       secret,
       remoteAddr: o.hashIps ? clientAddress : '',
       ttlHours: o.hashTtl,
       now: this.o.now(),
       timeZone: this.o.timeZone,
-    });
+    }, this.o.findHash);
     if (!match) throw fail.invalid('auth hash matches no enabled user within the TTL window');
     const user = match.candidate;
     return this.principal(user, 'auth_hash', match.expiresAt, { storedPassword: user.password, secret });
@@ -148,7 +161,7 @@ export class ZmAuthenticator implements AuthBackend {
   private async byPassword(name: string, password: string, o: ZmOptions): Promise<Principal> {
     const users = await this.read(() => this.o.db.usersByName(name, o.caseInsensitiveUsernames));
     if (users.length !== 1) {
-      await this.o.passwords.verify(password, DUMMY_BCRYPT);
+      await this.o.passwords.verifyAbsent(password);
       throw fail.invalid(users.length ? 'user name is ambiguous' : 'no such user');
     }
     const user = users[0];

@@ -7,6 +7,7 @@
  */
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { warnIfExposed } from './secret-files.js';
 
 export const DEFAULT_ZM_CONF = '/etc/zm/zm.conf';
 
@@ -47,6 +48,8 @@ export function readZmConf(path: string = DEFAULT_ZM_CONF): Record<string, strin
     }
   }
   for (const f of files) {
+    // ZoneMinder's own layout (root:www-data 0640) is fine; readable by everyone is not.
+    warnIfExposed(f, 'ZoneMinder configuration (holds ZM_DB_PASS)', 'group');
     try {
       parseZmConf(readFileSync(f, 'utf8'), vars);
     } catch (err) {

@@ -145,6 +145,12 @@ export class ZmDatabase {
     return (await this.rows(`SELECT ${userColumns(schema)} FROM Users WHERE Enabled = 1 ORDER BY Id`, [])).map(toUser);
   }
 
+  /** The `$2y$NN$` prefixes of the stored bcrypt hashes: the costs in use, and nothing of the hashes themselves. */
+  async bcryptPrefixes(): Promise<string[]> {
+    const rows = await this.rows(`SELECT DISTINCT LEFT(Password, 7) AS p FROM Users WHERE Password LIKE ?`, ['$2%']);
+    return rows.map((r) => String(r.p));
+  }
+
   /** Everything `canView` needs for one user, read in parallel. */
   async accessRules(user: ZmUser): Promise<AccessRules> {
     const schema = await this.detectSchema();

@@ -1,13 +1,13 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import bcrypt from 'bcryptjs';
-import { BcryptPool } from '../../shared/auth/bcrypt-pool.js';
+import { CheckPool } from '../../shared/auth/check-pool.js';
 import { mysqlPasswordHash, passwordFormat, PasswordVerifier } from '../../shared/auth/passwords.js';
 import { zmBcrypt } from './zm-fixtures.js';
 
 /** The admin/admin row db/zm_create.sql.in seeds. */
 const ZM_SEED_ADMIN = '$2b$12$NHZsm6AM2f2LQVROriz79ul3D6DnmFiZC.ZK5eqbF.ZWfwH9bqUJ6';
 
-const pool = new BcryptPool();
+const pool = new CheckPool();
 afterAll(() => pool.close());
 const verifier = new PasswordVerifier({ bcrypt: pool });
 
@@ -78,7 +78,7 @@ describe('password verification', () => {
 
 describe('bcrypt worker pool', () => {
   it('refuses with busy instead of queueing without end', async () => {
-    const small = new BcryptPool({ workers: 1, maxQueue: 2 });
+    const small = new CheckPool({ workers: 1, maxQueue: 2 });
     try {
       const h = bcrypt.hashSync('x', 8);
       const results = await Promise.allSettled(Array.from({ length: 6 }, () => small.compare('x', h)));

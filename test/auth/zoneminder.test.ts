@@ -157,13 +157,14 @@ describe('ZoneMinder tokens', () => {
     expect((await authErrorFrom(login(a, `/ws?token=${zmToken(SECRET, 'nobody')}`))).code).toBe('revoked');
   });
 
-  it('refuses tokens while ZM_AUTH_HASH_SECRET is the shipped default, and says so in its status', async () => {
+  it('refuses tokens while ZM_AUTH_HASH_SECRET is the shipped default like any bad token, and says why in its status', async () => {
     await zm.addUser({ username: 'dflt', plain: 'pw-dflt' });
     await zm.setOptions({ ZM_AUTH_HASH_SECRET: ZM_DEFAULT_SECRET });
     const a = await start();
     expect(a.status().warnings.join('\n')).toMatch(/shipped default/);
     const err = await authErrorFrom(login(a, `/ws?token=${zmToken(ZM_DEFAULT_SECRET, 'dflt')}`));
-    expect(err.code).toBe('unsupported_credentials');
+    expect([err.code, err.publicReason]).toEqual(['invalid_token', 'Invalid token']);
+    expect(err.detail).toMatch(/shipped default/);
     expect((await login(a, '/ws?user=dflt&pass=pw-dflt')).user).toBe('dflt');
   });
 

@@ -25,7 +25,8 @@ const SECRET = 'cli-test-secret-cli-test-secret-0123';
 /** A config file for auth mode config with the given users (and secret unless told otherwise). */
 function authConfigFile(auth: Record<string, unknown>): string {
   const file = join(mkdtempSync(join(tmpdir(), 'zmcast-auth-')), 'zmcast.json');
-  writeFileSync(file, JSON.stringify({ auth: { mode: 'config', secret: SECRET, ...auth } }));
+  // Readable by its owner only, as a file with a secret should be (zmcast warns otherwise).
+  writeFileSync(file, JSON.stringify({ auth: { mode: 'config', secret: SECRET, ...auth } }), { mode: 0o600 });
   return file;
 }
 
@@ -40,11 +41,12 @@ async function login(file: string, presented: { token?: string; user?: string; p
 }
 
 /** Starts the demo and resolves once it is serving, with its log lines so far. */
-async function startDemo(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ demo: ChildProcess; port: number; out: () => string; logs: () => Record<string, unknown>[] }> {
+async function startDemo(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ demo: ChildProcess; port: number; adminPort: number; out: () => string; logs: () => Record<string, unknown>[] }> {
   const port = await freePort();
+  const adminPort = await freePort();
   const redisUrl = await freshRedisUrl();
   const demo = spawn(process.execPath, [BIN, 'demo', '--port', String(port), ...args], {
-    env: { ...process.env, ZMCAST_AUTH_MODE: '', ...env, REDIS_URL: redisUrl },
+    env: { ...process.env, ZMCAST_AUTH_MODE: '', ZMCAST_EDGE_ADMIN_PORT: String(adminPort), ...env, REDIS_URL: redisUrl },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   children.push(demo);
@@ -54,7 +56,7 @@ async function startDemo(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{
   demo.stderr!.on('data', (d) => (err += d));
   await until(() => out.includes('Press Ctrl-C'), 30_000, 'demo to start');
   const logs = () => err.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
-  return { demo, port, out: () => out, logs };
+  return { demo, port, adminPort, out: () => out, logs };
 }
 
 async function stop(child: ChildProcess, signal: NodeJS.Signals = 'SIGINT'): Promise<number | null> {
@@ -101,10 +103,12 @@ describe('zmcast command line', () => {
   });
 
   it('runs the demo with no auth setup (mode none), and `zmcast watch` records a stream that ffprobe decodes', async () => {
-    const { demo, port, out, logs } = await startDemo(['--monitors', '2']);
+    const { demo, port, adminPort, out, logs } = await startDemo(['--monitors', '2']);
     expect(out()).toContain(`zmcast watch http://localhost:${port} --monitor 1`);
-    expect(logs().find((l) => l.msg === 'started')).toMatchObject({ auth: 'none', capture: 2 });
-    expect(await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.text())).toContain('auth: none');
+    expect(out()).toContain(`curl http://127.0.0.1:${adminPort}/metrics`);
+    expect(logs().find((l) => l.msg === 'started')).toMatchObject({ auth: 'none', capture: 2, edge_admin: `127.0.0.1:${adminPort}` });
+    expect(await fetch(`http://127.0.0.1:${adminPort}/readyz`).then((r) => r.text())).toContain('auth: none');
+    expect(await fetch(`http://127.0.0.1:${adminPort}/metrics`).then((r) => r.text())).toContain('zmcast_capture_packets_total');
 
     const file = join(mkdtempSync(join(tmpdir(), 'zmcast-watch-')), 'm1.h264');
     const watch = spawnSync(process.execPath, [BIN, 'watch', `http://127.0.0.1:${port}`, '--monitor', '1', '--out', file, '--duration', '3', '--quiet'], {
@@ -127,7 +131,7 @@ describe('zmcast command line', () => {
   it('runs the demo with the auth mode chosen by --auth or the config file instead of none', async () => {
     const flag = await startDemo(['--monitors', '1', '--auth', 'config']);
     expect(flag.logs().find((l) => l.msg === 'started')).toMatchObject({ auth: 'config' });
-    expect(await fetch(`http://127.0.0.1:${flag.port}/readyz`).then((r) => r.text())).toContain('auth: config');
+    expect(await fetch(`http://127.0.0.1:${flag.adminPort}/readyz`).then((r) => r.text())).toContain('auth: config');
     expect(await stop(flag.demo)).toBe(0);
     const file = await startDemo(['--monitors', '1', '--config', authConfigFile({ users: [] })]);
     expect(file.logs().find((l) => l.msg === 'started')).toMatchObject({ auth: 'config' });

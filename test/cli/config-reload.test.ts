@@ -35,7 +35,7 @@ describe('zmcast edge on SIGHUP', () => {
     writeConfig(file, [{ name: 'guard', monitors: [1, 2] }]);
     const port = await freePort();
     const edge = spawn(process.execPath, [BIN, 'edge', '--port', String(port), '--config', file], {
-      env: { ...process.env, REDIS_URL: redisUrl, ZMCAST_EDGE_HOST: '127.0.0.1' },
+      env: { ...process.env, REDIS_URL: redisUrl, ZMCAST_EDGE_HOST: '127.0.0.1', ZMCAST_EDGE_ADMIN_PORT: '0' },
       stdio: 'ignore',
     });
     children.push(edge);

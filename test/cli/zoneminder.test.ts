@@ -44,7 +44,7 @@ const zmConf = (serverName?: string): string => writeZmConf(db, serverName);
 function cleanEnv(extra: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('ZM_') && !k.startsWith('ZMCAST_')) env[k] = v;
-  return { ...env, ZMCAST_CAPTURE_METRICS_PORT: '0', ...extra };
+  return { ...env, ZMCAST_CAPTURE_METRICS_PORT: '0', ZMCAST_EDGE_ADMIN_PORT: '0', ...extra };
 }
 
 /** Starts a long-running zmcast command and resolves once it logged `started`. */
@@ -136,8 +136,9 @@ describe('zmcast capture --auth zoneminder', () => {
     const conf = zmConf();
     const capture = await startZmcast(['capture', '--auth', 'zoneminder', '--zm-conf', conf], { REDIS_URL: url });
     const port = await freePort();
-    const edge = await startZmcast(['edge', '--auth', 'zoneminder', '--zm-conf', conf, '--port', String(port)], { REDIS_URL: url });
-    expect(await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.text())).toContain('auth: zoneminder');
+    const adminPort = await freePort();
+    const edge = await startZmcast(['edge', '--auth', 'zoneminder', '--zm-conf', conf, '--port', String(port)], { REDIS_URL: url, ZMCAST_EDGE_ADMIN_PORT: String(adminPort) });
+    expect(await fetch(`http://127.0.0.1:${adminPort}/readyz`).then((r) => r.text())).toContain('auth: zoneminder');
 
     const watch = (token: string) => spawnSync(process.execPath, [BIN, 'watch', `http://127.0.0.1:${port}`, '--monitor', '1', '--token', token, '--duration', '2', '--quiet', '--out', '/dev/null'], {
       encoding: 'utf8', timeout: 30_000,

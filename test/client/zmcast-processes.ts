@@ -52,7 +52,7 @@ export class Processes {
   async edge(redisUrl: string, opts: { port?: number; env?: NodeJS.ProcessEnv } = {}): Promise<EdgeProcess> {
     const port = opts.port ?? (await freePort());
     const p = await this.started(['edge', '--port', String(port)], {
-      REDIS_URL: redisUrl, ZMCAST_AUTH_MODE: 'none', ZMCAST_EDGE_HOST: '127.0.0.1', ...opts.env,
+      REDIS_URL: redisUrl, ZMCAST_AUTH_MODE: 'none', ZMCAST_EDGE_HOST: '127.0.0.1', ZMCAST_EDGE_ADMIN_PORT: '0', ...opts.env,
     });
     return { ...p, port, url: `http://127.0.0.1:${port}` };
   }

@@ -78,7 +78,7 @@ describe('live view end to end', () => {
   });
 
   it('reports capture→send latency and clients in /metrics', async () => {
-    const text = await (await fetch(`${url}/metrics`)).text();
+    const text = await (await fetch(`${served.adminUrl}/metrics`)).text();
     expect(text).toMatch(/zmcast_edge_capture_to_send_seconds_count\{monitor="1"\} [1-9]/);
     expect(text).toMatch(/zmcast_capture_packets_total\{monitor="1"\} [1-9]/);
     expect(text).toContain('zmcast_edge_clients');

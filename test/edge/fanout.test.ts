@@ -113,7 +113,7 @@ describe('fan-out', () => {
     const closed = new Promise<number>((resolve) => slow.client.once('close', (code) => resolve(code)));
     slow.client.ws.pause(); // stops reading: the kernel buffers fill, then the edge's send queue
     cam.start(100);
-    await until(async () => /dropped_clients_total\{reason="slow_consumer"\} [1-9]/.test(await (await fetch(`${rig!.url}/metrics`)).text()), 30_000, 'slow viewer to be closed');
+    await until(async () => /dropped_clients_total\{reason="slow_consumer"\} [1-9]/.test(await (await fetch(`${rig!.adminUrl}/metrics`)).text()), 30_000, 'slow viewer to be closed');
     await cam.stop();
     slow.client.ws.resume(); // reads what was queued, then the close frame
     const code = await Promise.race([closed, sleep(10_000).then(() => -1)]);
@@ -122,7 +122,7 @@ describe('fan-out', () => {
     expect(fastDropped).toEqual([]);
     expect(code).toBe(4008);
     expect(fast.packets.map((p) => p.sequence)).toEqual(Array.from({ length: sent }, (_, i) => i));
-    const text = await (await fetch(`${rig.url}/metrics`)).text();
+    const text = await (await fetch(`${rig.adminUrl}/metrics`)).text();
     expect(text).toMatch(/zmcast_edge_dropped_clients_total\{reason="slow_consumer"\} [1-9]/);
     expect(text).toMatch(/zmcast_edge_dropped_frames_total\{monitor="4"\} [1-9]/);
   });
@@ -136,7 +136,7 @@ describe('fan-out', () => {
     slow.client.on('dropped', (d) => dropped.push(d.count));
     slow.client.ws.pause();
     cam.start(100);
-    await until(async () => (await (await fetch(`${rig!.url}/metrics`)).text()).includes('zmcast_edge_dropped_frames_total{monitor="5"}'), 15_000, 'drops');
+    await until(async () => (await (await fetch(`${rig!.adminUrl}/metrics`)).text()).includes('zmcast_edge_dropped_frames_total{monitor="5"}'), 15_000, 'drops');
     slow.client.ws.resume();
     await until(() => dropped.length > 0, 15_000, 'a dropped notice');
     await cam.stop();

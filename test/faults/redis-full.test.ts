@@ -9,7 +9,7 @@ import { ZmcastClient, type ReceivedPacket } from '../../client/zmcast-client.js
 import type { StatusReply } from '../../shared/protocol.js';
 import { freePort } from '../../shared/redis-locator.js';
 import { sleep, until } from '../helpers/wait.js';
-import { DrillRedis, cameras, getText, startCapture, startEdge, type Zmcast } from './rig.js';
+import { DrillRedis, cameras, getJson, getText, startCapture, startEdge, type Zmcast } from './rig.js';
 
 let redis: DrillRedis;
 let edge: Awaited<ReturnType<typeof startEdge>>;
@@ -38,6 +38,8 @@ const usedMemory = async (r: ReturnType<DrillRedis['client']>) => Number(/used_m
 describe('fault drill: Redis full (maxmemory, noeviction)', () => {
   it('drops and counts, frees memory, tells the truth in status, keeps serving, and recovers by itself', async () => {
     const admin = redis.client();
+    // Subscribing before capture registered the monitor would be answered unknown_monitor (on a loaded machine capture starts late).
+    await until(async () => (await getJson<{ id: number }[]>(`${edge.url}/monitors`)).body.some((m) => m.id === 1), 20_000, 'monitor 1 registered');
     const viewer = await ZmcastClient.connect(edge.url);
     const packets: ReceivedPacket[] = [];
     viewer.on('packet', (p) => packets.push(p));

@@ -74,7 +74,7 @@ export interface Zmcast {
 /** Runs `zmcast <args>` with the environment given (auth none, no capture metrics port unless set). */
 export function zmcast(args: string[], env: NodeJS.ProcessEnv): Zmcast {
   const child = spawn(process.execPath, [BIN, ...args], {
-    env: { ...process.env, ZMCAST_AUTH_MODE: 'none', ZMCAST_CAPTURE_METRICS_PORT: '0', ZMCAST_LOG_LEVEL: 'info', ...env },
+    env: { ...process.env, ZMCAST_AUTH_MODE: 'none', ZMCAST_CAPTURE_METRICS_PORT: '0', ZMCAST_EDGE_ADMIN_PORT: '0', ZMCAST_LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   children.add(child);
@@ -95,12 +95,16 @@ export function zmcast(args: string[], env: NodeJS.ProcessEnv): Zmcast {
   };
 }
 
-export async function startEdge(redisUrl: string, env: NodeJS.ProcessEnv = {}): Promise<Zmcast & { url: string; port: number }> {
-  const port = await freePort();
-  const edge = zmcast(['edge', '--port', String(port)], { REDIS_URL: redisUrl, ZMCAST_REDIS_URL: redisUrl, ZMCAST_EDGE_HOST: '127.0.0.1', ...env });
+/** A `zmcast edge` on loopback, with its admin listener (/metrics, detailed /readyz) on a port of its own. */
+export async function startEdge(redisUrl: string, env: NodeJS.ProcessEnv = {}): Promise<Zmcast & { url: string; port: number; adminUrl: string }> {
+  const [port, adminPort] = [await freePort(), await freePort()];
+  const edge = zmcast(['edge', '--port', String(port)], {
+    REDIS_URL: redisUrl, ZMCAST_REDIS_URL: redisUrl, ZMCAST_EDGE_HOST: '127.0.0.1', ZMCAST_EDGE_ADMIN_PORT: String(adminPort), ...env,
+  });
   const url = `http://127.0.0.1:${port}`;
-  await until(async () => (await fetch(`${url}/healthz`).catch(() => null))?.ok === true, 20_000, 'edge to listen');
-  return { ...edge, url, port };
+  const adminUrl = `http://127.0.0.1:${adminPort}`;
+  await until(async () => (await fetch(`${adminUrl}/healthz`).catch(() => null))?.ok === true, 20_000, 'edge to listen');
+  return { ...edge, url, port, adminUrl };
 }
 
 export function startCapture(redisUrl: string, monitors: string, env: NodeJS.ProcessEnv = {}): Zmcast {

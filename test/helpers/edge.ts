@@ -12,6 +12,8 @@ import type { RedisClient } from '../../shared/redis.js';
 
 export interface EdgeRig {
   url: string;
+  /** The admin listener: /metrics and the detailed /readyz. */
+  adminUrl: string;
   redisUrl: string;
   redis: Redis;
   edge: EdgeServer;
@@ -19,14 +21,16 @@ export interface EdgeRig {
   close(): Promise<void>;
 }
 
-/** An edge on loopback with its authenticator (mode `none` unless the config says otherwise). */
-export async function listenEdge(redis: RedisClient, config: Config): Promise<{ edge: EdgeServer; url: string; close(): Promise<void> }> {
+/** An edge on loopback with its authenticator (mode `none` unless the config says otherwise), and its admin listener. */
+export async function listenEdge(redis: RedisClient, config: Config): Promise<{ edge: EdgeServer; url: string; adminUrl: string; close(): Promise<void> }> {
   const auth = await createAuthenticator(config.auth);
   const edge = new EdgeServer(redis, config, auth);
   const port = await edge.listen(0, '127.0.0.1');
+  const adminPort = await edge.listenAdmin(0, '127.0.0.1');
   return {
     edge,
     url: `http://127.0.0.1:${port}`,
+    adminUrl: `http://127.0.0.1:${adminPort}`,
     async close() {
       await edge.close();
       await auth.close();
@@ -41,6 +45,7 @@ export async function startEdge(overrides: ConfigOverrides = {}, redisUrl?: stri
   const served = await listenEdge(redis, config);
   return {
     url: served.url,
+    adminUrl: served.adminUrl,
     redisUrl: url,
     redis,
     edge: served.edge,

@@ -222,7 +222,7 @@ beforeAll(async () => {
     ZMCAST_EDGE_SOFT_LIMIT_BYTES: String(256 * 1024), ZMCAST_EDGE_HARD_LIMIT_BYTES: String(1024 * 1024), ZMCAST_EDGE_HARD_LIMIT_MS: '1500',
   });
   edgeUrl = edgeProc.url;
-  edge = { name: 'edge', proc: edgeProc, metricsUrl: `${edgeUrl}/metrics` };
+  edge = { name: 'edge', proc: edgeProc, metricsUrl: `${edgeProc.adminUrl}/metrics` };
   await serving(capture);
   await counted(capture, 'zmcast_capture_packets_total', { monitor: '1' }, 30_000);
 

@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { TLSSocket } from 'node:tls';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mintToken } from '../../shared/auth/index.js';
 import { setLogLevel } from '../../shared/log.js';
@@ -345,15 +345,30 @@ describe('edge protection', () => {
   const secret = 'protection-secret-protection-secret';
   const users = ['erin', 'frank', 'gina'].map((name) => ({ name, password: zmBcrypt(`${name}-pw`), monitors: '*' as const, enabled: true, tokensNotBefore: 0 }));
 
-  it('refuses foreign Origins with 403; same origin, no Origin and allowlisted origins pass', async () => {
+  it('refuses foreign Origins with 403, DNS rebinding and the wrong scheme included; no Origin, allowlisted origins and the page on loopback pass', async () => {
     const rig = await startEdge({ edge: { allowedOrigins: ['https://console.example'] } });
+    const port = new URL(rig.url).port;
     try {
       const before = await refused('origin');
-      for (const origin of ['https://evil.example', 'null', 'http://127.0.0.1.evil.example']) {
-        expect(await upgradeRefusal(rig.url, '/ws', { headers: { Origin: origin } }), origin).toEqual({ status: 403, body: 'Origin not allowed\n' });
+      const foreign: Record<string, string>[] = [
+        { Origin: 'https://evil.example' },
+        { Origin: 'null' },
+        { Origin: 'http://127.0.0.1.evil.example' },
+        // A DNS-rebinding page: its own name points at the edge, so Host matches its Origin.
+        { Origin: `http://evil.example:${port}`, Host: `evil.example:${port}` },
+        // The edge's address with another scheme, and an allowlisted host with another scheme or port.
+        { Origin: `https://127.0.0.1:${port}` },
+        { Origin: 'http://console.example' },
+        { Origin: 'https://console.example:8443' },
+      ];
+      for (const headers of foreign) {
+        expect(await upgradeRefusal(rig.url, '/ws', { headers }), JSON.stringify(headers)).toEqual({ status: 403, body: 'Origin not allowed\n' });
       }
-      expect(await refused('origin')).toBe(before + 3);
-      for (const headers of [{}, { Origin: rig.url }, { Origin: 'https://console.example' }] as Record<string, string>[]) {
+      expect(await refused('origin')).toBe(before + foreign.length);
+      const allowed: Record<string, string>[] = [
+        {}, { Origin: rig.url }, { Origin: `http://localhost:${port}`, Host: `localhost:${port}` }, { Origin: 'https://console.example' },
+      ];
+      for (const headers of allowed) {
         const c = await connect(rig.url, '/ws', { headers });
         await c.waitFor(isType('hello'));
         c.ws.close();
@@ -477,6 +492,14 @@ describe('edge protection', () => {
       // Plain HTTP and a silent TCP client on the TLS port are cut, not kept.
       const silent = await rawExchange(Number(new URL(base).port), '', { timeoutMs: 5000 });
       expect(silent.closedAfterMs).toBeLessThan(1000 + 1500);
+      // TLS 1.2 or later only: a client that offers at most 1.1 (allowed on its side) is refused by the edge.
+      const handshake = (maxVersion: 'TLSv1.1' | 'TLSv1.2') => new Promise<string>((resolve) => {
+        const sock = tlsConnect({ host: '127.0.0.1', port: Number(new URL(base).port), ca, maxVersion, minVersion: 'TLSv1', ciphers: 'DEFAULT@SECLEVEL=0' });
+        sock.once('secureConnect', () => { resolve(sock.getProtocol() ?? 'none'); sock.destroy(); });
+        sock.once('error', (err) => resolve(`refused: ${err.message}`));
+      });
+      expect(await handshake('TLSv1.2')).toBe('TLSv1.2');
+      expect(await handshake('TLSv1.1')).toMatch(/^refused: .*alert protocol version/); // the edge's alert, not the client's refusal
 
       await sleep(1100); // a new mtime, whatever the file system's granularity
       install(b);

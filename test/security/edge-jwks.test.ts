@@ -12,6 +12,7 @@ import { ZmcastClient } from '../../client/zmcast-client.js';
 import type { ErrorReply } from '../../shared/protocol.js';
 import { startEdge, PacketSource, type EdgeRig } from '../helpers/edge.js';
 import { until } from '../helpers/wait.js';
+import { upgradeRefusal } from './rig.js';
 
 const ISSUER = 'https://idp.test/realms/cams';
 const AUDIENCE = 'zmcast-edge';
@@ -29,9 +30,9 @@ function publish(...keys: Key[]): void {
   writeFileSync(jwksFile, JSON.stringify({ keys: keys.map((k) => k.jwk) }));
 }
 
-function sign(key: Key, monitors: unknown, ttlSec = 300): Promise<string> {
+function sign(key: Key, monitors: unknown, ttlSec = 300, extra: Record<string, unknown> = {}): Promise<string> {
   const now = Math.floor(Date.now() / 1000);
-  return new SignJWT({ iss: ISSUER, aud: AUDIENCE, sub: 'guard-7', iat: now, exp: now + ttlSec, zmcast_monitors: monitors })
+  return new SignJWT({ iss: ISSUER, aud: AUDIENCE, sub: 'guard-7', iat: now, exp: now + ttlSec, zmcast_monitors: monitors, ...extra })
     .setProtectedHeader({ alg: 'ES256', kid: key.kid })
     .sign(key.privateKey);
 }
@@ -86,6 +87,14 @@ describe('edge in jwks mode', () => {
     const unsigned = `${Buffer.from(JSON.stringify({ alg: 'none' })).toString('base64url')}.${claims}.`;
     expect(await upgradeStatus(unsigned)).toBe(401);
     expect(await upgradeStatus(await sign(first, '*'))).toBe(101);
+  });
+
+  it('refuses ID tokens of the same audience where the provider names the type (Keycloak typ, Cognito token_use)', async () => {
+    for (const kind of [{ typ: 'ID' }, { token_use: 'id' }]) {
+      const token = await sign(first, '*', 300, kind);
+      expect(await upgradeRefusal(rig.url, '/ws', { headers: { Authorization: `Bearer ${token}` } }), JSON.stringify(kind)).toEqual({ status: 401, body: 'Invalid token\n' });
+    }
+    for (const kind of [{ typ: 'Bearer' }, { token_use: 'access' }]) expect(await upgradeStatus(await sign(first, '*', 300, kind)), JSON.stringify(kind)).toBe(101);
   });
 
   it('accepts a rotated key once the provider publishes it, without a restart', async () => {

@@ -6,6 +6,10 @@
 import { decodeHeader, HEADER_BYTES } from '/lib/packet.js';
 
 const params = new URLSearchParams(location.search);
+// The viewer's token: from the URL fragment (#token=…), which the browser never sends to a
+// server, so it stays out of access logs; ?token= works too but reaches them. It is sent
+// in the Authorization header and the WebSocket subprotocol, never in a URL.
+const token = new URLSearchParams(location.hash.slice(1)).get('token') ?? params.get('token');
 const grid = document.getElementById('grid');
 const conn = document.getElementById('conn');
 const notice = document.getElementById('notice');
@@ -126,8 +130,11 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 async function loadMonitors() {
   for (let attempt = 1; ; attempt++) {
     try {
-      const res = await fetch('/monitors');
+      const res = await fetch('/monitors', { headers: token ? { Authorization: `Bearer ${token}` } : {} });
       if (res.ok) return await res.json();
+      if (res.status === 401 || res.status === 403) {
+        throw new Error(`${(await res.text()).trim()}. Open this page with #token=<access token> at the end of its address.`);
+      }
       if (res.status < 500 && res.status !== 429) throw new Error(`/monitors answered HTTP ${res.status}`);
     } catch (err) {
       if (!(err instanceof TypeError)) throw err; // TypeError: the network failed, worth retrying
@@ -141,13 +148,12 @@ async function loadMonitors() {
 function wsUrl() {
   const url = new URL('/ws', location.href);
   url.protocol = location.protocol === 'https:' ? 'wss:' : 'ws:';
-  if (params.get('token')) url.searchParams.set('token', params.get('token'));
   return url;
 }
 
 /** One connection; when it ends with a code worth retrying, the next one after the backoff. */
 function connect(attempt) {
-  const ws = new WebSocket(wsUrl());
+  const ws = new WebSocket(wsUrl(), token ? ['zmcast', `zmcast.token.${token}`] : []);
   ws.binaryType = 'arraybuffer';
   // Anything beyond `hello` shows this edge serves us: the backoff starts over.
   let delivered = false;
