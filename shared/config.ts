@@ -119,7 +119,8 @@ export interface Config {
     /** A monitor's capture lease lives this long unless renewed (every fifth of it): the failover time after kill -9. */
     leaseTtlMs: number;
   };
-  retention: { gops: number; seconds: number; maxEntries: number; events: number };
+  /** fullHoldSeconds: after Redis refused a write for lack of memory, keep one GOP per monitor this long. */
+  retention: { gops: number; seconds: number; maxEntries: number; events: number; fullHoldSeconds: number };
   log: { level: 'debug' | 'info' | 'warn' | 'error' };
   auth: AuthConfig;
 }
@@ -304,6 +305,7 @@ const SCHEMA = {
     seconds: f('ZMCAST_RETENTION_SECONDS', 30, int(1, 86_400)),
     maxEntries: f('ZMCAST_RETENTION_MAX_ENTRIES', 20_000, int(100, 10_000_000)),
     events: f('ZMCAST_RETENTION_EVENTS', 10_000, int(10, 10_000_000)),
+    fullHoldSeconds: f('ZMCAST_RETENTION_FULL_HOLD_SECONDS', 60, int(1, 86_400)),
   },
   log: {
     level: f('ZMCAST_LOG_LEVEL', 'info' as Config['log']['level'], oneOf('debug', 'info', 'warn', 'error')),

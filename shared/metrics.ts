@@ -30,7 +30,7 @@ export const captureMetrics = once(() => ({
   leaseLosses: new Counter({ name: 'zmcast_capture_lease_losses_total', help: 'Leases lost to another capture process (expired while paused, or taken)', labelNames: ['monitor'], registers: [registry] }),
   fencedWrites: new Counter({ name: 'zmcast_capture_fenced_writes_total', help: 'Writes Redis refused because another process holds the lease', labelNames: ['monitor'], registers: [registry] }),
   failovers: new Counter({ name: 'zmcast_capture_failovers_total', help: 'Monitors this process took over from another capture process', labelNames: ['monitor'], registers: [registry] }),
-  redisFull: new Gauge({ name: 'zmcast_capture_redis_full', help: '1 while Redis refuses writes for lack of memory (retention is cut to one GOP)', registers: [registry] }),
+  redisFull: new Gauge({ name: 'zmcast_capture_redis_full', help: '1 while capture keeps one GOP per monitor because Redis refused writes for lack of memory (retention.fullHoldSeconds)', registers: [registry] }),
   publishLatency: new Histogram({ name: 'zmcast_capture_publish_seconds', help: 'Packet read to Redis acknowledgement', labelNames: ['monitor'], buckets: LATENCY_BUCKETS, registers: [registry] }),
   inFlight: new Gauge({ name: 'zmcast_capture_publish_in_flight', help: 'Packets sent to Redis and not yet acknowledged', labelNames: ['monitor'], registers: [registry] }),
   connected: new Gauge({ name: 'zmcast_capture_connected', help: '1 while the camera is delivering packets', labelNames: ['monitor'], registers: [registry] }),

@@ -39,8 +39,6 @@ export interface WriteLease {
 const MAX_IN_FLIGHT = 250;
 /** Events kept waiting while Redis is away; past this the oldest wait is not worth more memory. */
 const MAX_PENDING = 1000;
-/** After Redis said it is full, keep one GOP per monitor for this long. */
-const FULL_BACKOFF_MS = 60_000;
 
 const log = logger('publisher');
 /** Monitors whose last write was refused for lack of memory, for the process-wide gauge. */
@@ -155,10 +153,11 @@ export class Publisher {
     return a;
   }
 
-  /** How writes are going, for the status record. */
-  get state(): PublishState {
+  /** How writes are going, for the status record. `redis_full` lasts as long as retention is cut. */
+  publishState(): PublishState {
+    if (this.fullUntil > 0 && Date.now() >= this.fullUntil) this.notFull();
     if (this.isFenced) return 'fenced';
-    if (this.lastError === 'OOM') return 'redis_full';
+    if (this.lastError === 'OOM' || this.fullUntil > 0) return 'redis_full';
     if (this.lastError !== null) return 'redis_error';
     if (this.skippingToKeyframe && this.skipReason === 'backlog') return 'backlog';
     return 'ok';
@@ -176,8 +175,9 @@ export class Publisher {
   }
 
   private write(bytes: Buffer, keyframe: boolean): Promise<string> {
-    // One GOP per monitor while Redis is short of memory; the full window again once it has room.
-    const gops = Date.now() < this.fullUntil ? 1 : this.retention.gops;
+    // One GOP per monitor while Redis is short of memory; the full window again after the hold.
+    if (this.fullUntil > 0 && Date.now() >= this.fullUntil) this.notFull();
+    const gops = this.fullUntil > 0 ? 1 : this.retention.gops;
     return this.redis.zmPublish(this.keys.video, this.keys.keyframes, this.keys.meta, this.keys.lease,
       bytes, keyframe ? '1' : '0', this.lease.token, this.lease.ttlMs, this.nextEpoch(),
       keyframe || bytes.length === 0 ? this.configJson : '', gops, this.retention.seconds * 1000, this.retention.maxEntries);
@@ -208,9 +208,9 @@ export class Publisher {
     if (code === 'NOKEYFRAME') return this.skipTo('no_keyframe');
     if (code === 'OOM') {
       this.skipTo('redis_full');
-      this.fullUntil = Date.now() + FULL_BACKOFF_MS;
+      this.fullUntil = Date.now() + this.retention.fullHoldSeconds * 1000;
       full.add(this.monitorId);
-      this.m.redisFull.set(full.size > 0 ? 1 : 0);
+      this.m.redisFull.set(1);
       // Retention normally moves only inside the publish script, which a full Redis refuses.
       if (this.lastError !== 'OOM') this.track(this.redis.zmTrim(this.keys.video, this.keys.keyframes, this.keys.meta, 1));
     } else {
@@ -226,6 +226,11 @@ export class Publisher {
     if (this.lastError === null) return;
     log.info('redis takes writes again', { monitor: this.monitorId, after: this.lastError });
     this.lastError = null;
+  }
+
+  /** The hold after a full Redis is over: back to the configured retention. */
+  private notFull(): void {
+    this.fullUntil = 0;
     full.delete(this.monitorId);
     this.m.redisFull.set(full.size > 0 ? 1 : 0);
   }

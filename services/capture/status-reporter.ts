@@ -75,7 +75,7 @@ export class StatusReporter {
       monitor_id: this.spec.id,
       monitor_name: this.spec.name,
       state: this.state,
-      publishing: this.publisher.state,
+      publishing: this.publisher.publishState(),
       fps: this.fps,
       kbps: this.kbps,
       last_packet_time: this.lastPacketTime,
