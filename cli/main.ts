@@ -8,7 +8,8 @@ import { loadConfig, describeConfig, ConfigError, type AuthMode, type Config, ty
 import { checkRedisVersion, createRedis, RedisVersionError } from '../shared/redis.js';
 import { locateRedis, RedisNotFoundError } from '../shared/redis-locator.js';
 import { setLogLevel, logger } from '../shared/log.js';
-import { createAuthenticator, hashPassword, mintToken, ZmDatabase, zmDbSettings, zmServerIdentity, zmVariables } from '../shared/auth/index.js';
+import { createAuthenticator, hashPassword, mintToken } from '../shared/auth/index.js';
+import { ZmDatabase, zmDbSettings, zmServerIdentity, zmVariables } from '../shared/zoneminder/index.js';
 import { EdgeServer } from '../services/edge/edge-server.js';
 import { CaptureService } from '../services/capture/capture-service.js';
 import { ZmMonitorSource } from '../services/capture/zm-monitor-source.js';

@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { TrustedProxies } from './auth/credentials.js';
-import { checkTimeZone } from './auth/zm-auth-hash.js';
+import { checkTimeZone } from './zoneminder/auth-hash.js';
 import { warnIfExposed } from './auth/secret-files.js';
 
 export interface MonitorSpec {

@@ -8,7 +8,7 @@
  *
  * Sources carry camera passwords (`User`/`Pass`): they are never logged.
  */
-import { toCaptureSpec, type ZmCaptureSpec, type ZmDatabase, type ZmMonitorRow } from '../../shared/auth/index.js';
+import { toCaptureSpec, type ZmCaptureSpec, type ZmDatabase, type ZmMonitorRow } from '../../shared/zoneminder/index.js';
 import { logger } from '../../shared/log.js';
 import { MONITORS_KEY, MONITOR_NAMES_KEY, monitorKeys } from '../../shared/redis-keys.js';
 import type { RedisClient } from '../../shared/redis.js';

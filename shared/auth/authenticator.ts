@@ -21,8 +21,8 @@ import { FailureLimiter, type Attempt } from './failure-limiter.js';
 import { JwksAuthenticator } from './jwks.js';
 import { PasswordVerifier } from './passwords.js';
 import { ZmAuthenticator } from './zm-authenticator.js';
-import { zmDbSettings, zmVariables } from './zm-conf.js';
-import { ZmDatabase } from './zm-database.js';
+import { zmDbSettings, zmVariables } from '../zoneminder/conf.js';
+import { ZmDatabase } from '../zoneminder/database.js';
 import type { AuthMethod, AuthStatus, PresentedCredentials, Principal } from './types.js';
 
 const log = logger('auth');

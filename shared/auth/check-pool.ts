@@ -15,7 +15,7 @@ const BCRYPTJS = createRequire(import.meta.url).resolve('bcryptjs');
 
 // CommonJS, evaluated in the worker: it cannot import these TypeScript files.
 // bcrypt: a failed check is followed by padTimes checks against padHash (see Padding).
-// hash: findHashHere of zm-auth-hash.ts, the same loop.
+// hash: findHashHere of shared/zoneminder/auth-hash.ts, the same loop.
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const { createHash, timingSafeEqual } = require('node:crypto');
@@ -92,7 +92,7 @@ export class CheckPool {
     return this.submit({ kind: 'bcrypt', plain, hash, padHash: pad?.hash ?? '', padTimes: pad?.times ?? 0 });
   }
 
-  /** HashFinder (zm-auth-hash.ts) in a worker. */
+  /** HashFinder (shared/zoneminder/auth-hash.ts) in a worker. */
   findHash(presented: string, prefixes: readonly string[], suffixes: readonly string[]): Promise<[number, number] | null> {
     return this.submit({ kind: 'hash', presented, prefixes, suffixes });
   }

@@ -9,7 +9,7 @@ import type { AuthConfig, AuthUserSpec } from '../config.js';
 import type { AuthBackend } from './backend.js';
 import { AuthError, AuthErrorCode, fail } from './errors.js';
 import type { PasswordVerifier } from './passwords.js';
-import { mintAccessToken, verifyAccessToken } from './zm-token.js';
+import { mintAccessToken, verifyAccessToken } from '../zoneminder/token.js';
 import type { PresentedCredentials, Principal } from './types.js';
 
 export const ZMCAST_ISSUER = 'zmcast';

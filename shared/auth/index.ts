@@ -6,7 +6,4 @@ export {
   TOKEN_SUBPROTOCOL_PREFIX, TrustedProxies, ZMCAST_SUBPROTOCOL,
 } from './credentials.js';
 export { hashPassword, mintToken, ZMCAST_ISSUER } from './config-users.js';
-export { ZmDatabase, type ZmMonitorRow } from './zm-database.js';
-export { DEFAULT_ZM_CONF, readZmConf, zmDbSettings, zmServerIdentity, zmVariables, type ZmDbSettings } from './zm-conf.js';
-export { toCaptureSpec, type ZmCaptureSpec } from './zm-monitors.js';
 export type { AuthMethod, AuthMode, AuthStatus, PresentedCredentials, Principal, TokenSource } from './types.js';

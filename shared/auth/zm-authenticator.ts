@@ -13,11 +13,11 @@ import { authMetrics } from '../metrics.js';
 import { AnonymousPrincipal, type AuthBackend } from './backend.js';
 import { AuthError, AuthErrorCode, fail } from './errors.js';
 import type { PasswordVerifier } from './passwords.js';
-import { canView, type AccessRules } from './permissions.js';
-import { matchAuthHash, type HashFinder } from './zm-auth-hash.js';
-import type { ZmDatabase, ZmUser } from './zm-database.js';
-import { optionWarnings, ZM_DEFAULT_SECRET, type ZmOptions } from './zm-options.js';
-import { verifyAccessToken, ZM_ISSUER } from './zm-token.js';
+import { canView, type AccessRules } from '../zoneminder/permissions.js';
+import { matchAuthHash, type HashFinder } from '../zoneminder/auth-hash.js';
+import type { ZmDatabase, ZmUser } from '../zoneminder/database.js';
+import { optionWarnings, ZM_DEFAULT_SECRET, type ZmOptions } from '../zoneminder/options.js';
+import { verifyAccessToken, ZM_ISSUER } from '../zoneminder/token.js';
 import type { AuthMethod, PresentedCredentials, Principal } from './types.js';
 
 const log = logger('auth');

@@ -5,7 +5,7 @@ import { hashPassword, mintToken } from '../../shared/auth/config-users.js';
 import { ConfigError, loadConfig, type AuthConfig, type AuthUserSpec } from '../../shared/config.js';
 import { setLogLevel } from '../../shared/log.js';
 import { authErrorFrom } from '../helpers/auth-error.js';
-import { authConfig, phpJwtEncode, SECRET, TestClock, zmBcrypt, zmToken } from './zm-fixtures.js';
+import { authConfig, phpJwtEncode, SECRET, TestClock, zmBcrypt, zmToken } from '../zoneminder/fixtures.js';
 
 const ZMCAST_SECRET = 'zmcast-secret-zmcast-secret-zmcast-secret';
 const users: AuthUserSpec[] = [

@@ -11,7 +11,7 @@ import type { AuthConfig } from '../../shared/config.js';
 import { setLogLevel } from '../../shared/log.js';
 import { authErrorFrom } from '../helpers/auth-error.js';
 import { sleep } from '../helpers/wait.js';
-import { authConfig, phpJwtEncode } from './zm-fixtures.js';
+import { authConfig, phpJwtEncode } from '../zoneminder/fixtures.js';
 
 const ISSUER = 'https://idp.test/realms/cams';
 const AUDIENCE = 'zmcast-edge';

@@ -2,7 +2,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import bcrypt from 'bcryptjs';
 import { CheckPool } from '../../shared/auth/check-pool.js';
 import { mysqlPasswordHash, passwordFormat, PasswordVerifier } from '../../shared/auth/passwords.js';
-import { zmBcrypt } from './zm-fixtures.js';
+import { zmBcrypt } from '../zoneminder/fixtures.js';
 
 /** The admin/admin row db/zm_create.sql.in seeds. */
 const ZM_SEED_ADMIN = '$2b$12$NHZsm6AM2f2LQVROriz79ul3D6DnmFiZC.ZK5eqbF.ZWfwH9bqUJ6';

@@ -10,15 +10,15 @@ import { parseAuthMessage } from '../../shared/auth/credentials.js';
 import { AuthError } from '../../shared/auth/errors.js';
 import { mysqlPasswordHash } from '../../shared/auth/passwords.js';
 import type { Principal } from '../../shared/auth/types.js';
-import { ZmDatabase } from '../../shared/auth/zm-database.js';
-import { ZM_DEFAULT_SECRET } from '../../shared/auth/zm-options.js';
+import { ZmDatabase } from '../../shared/zoneminder/database.js';
+import { ZM_DEFAULT_SECRET } from '../../shared/zoneminder/options.js';
 import type { AuthConfig } from '../../shared/config.js';
 import { setLogLevel } from '../../shared/log.js';
 import { authErrorFrom } from '../helpers/auth-error.js';
 import { createZmTestDatabase, type TestDatabase } from '../helpers/mariadb.js';
 import { metricValue } from '../helpers/metrics.js';
 import { until } from '../helpers/wait.js';
-import { authConfig, phpJwtEncode, SECRET, TestClock, zmAuthHashAt, zmBcrypt, ZmFixture, zmToken } from './zm-fixtures.js';
+import { authConfig, phpJwtEncode, SECRET, TestClock, zmAuthHashAt, zmBcrypt, ZmFixture, zmToken } from '../zoneminder/fixtures.js';
 
 const HOUR = 3_600_000;
 const CLIENT = '203.0.113.9';

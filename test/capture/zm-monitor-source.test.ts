@@ -7,12 +7,12 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { Redis } from 'ioredis';
 import { CaptureService } from '../../services/capture/capture-service.js';
 import { ZmMonitorSource } from '../../services/capture/zm-monitor-source.js';
-import { ZmDatabase } from '../../shared/auth/zm-database.js';
+import { ZmDatabase } from '../../shared/zoneminder/database.js';
 import { setLogLevel } from '../../shared/log.js';
 import { MONITOR_NAMES_KEY, MONITORS_KEY, monitorKeys } from '../../shared/redis-keys.js';
 import { createZmTestDatabase, type TestDatabase } from '../helpers/mariadb.js';
 import { freshRedisUrl } from '../helpers/redis.js';
-import { ZmFixture } from '../auth/zm-fixtures.js';
+import { ZmFixture } from '../zoneminder/fixtures.js';
 import { captureConfig } from '../fixtures/capture-config.js';
 import { packetsOf, readEvents, readMetaConfig, readVideoStream } from '../fixtures/capture-stream.js';
 import { until } from '../helpers/wait.js';

@@ -14,7 +14,7 @@ import { freePort } from '../../shared/redis-locator.js';
 import { createZmTestDatabase, writeZmConf, type TestDatabase } from '../helpers/mariadb.js';
 import { freshRedisUrl } from '../helpers/redis.js';
 import { until } from '../helpers/wait.js';
-import { SECRET, ZmFixture, zmToken } from '../auth/zm-fixtures.js';
+import { SECRET, ZmFixture, zmToken } from '../zoneminder/fixtures.js';
 
 const BIN = join(import.meta.dirname, '..', '..', 'bin', 'zmcast.js');
 const CAM = 'synthetic:?size=160x120&fps=10&gop=10';

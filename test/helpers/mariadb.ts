@@ -11,7 +11,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createConnection, createPool, type Pool } from 'mysql2/promise';
-import type { ZmDbSettings } from '../../shared/auth/zm-conf.js';
+import type { ZmDbSettings } from '../../shared/zoneminder/conf.js';
 
 /** Column lists follow zm_create.sql.in; Monitors keeps the identity, placement, mode and source columns. */
 export const ZM_SCHEMA = [

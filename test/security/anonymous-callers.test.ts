@@ -12,11 +12,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mintToken } from '../../shared/auth/index.js';
 import { setLogLevel } from '../../shared/log.js';
-import { ZM_DEFAULT_SECRET } from '../../shared/auth/zm-options.js';
+import { ZM_DEFAULT_SECRET } from '../../shared/zoneminder/options.js';
 import { createZmTestDatabase, writeZmConf, type TestDatabase } from '../helpers/mariadb.js';
 import { PacketSource, startEdge, type EdgeRig } from '../helpers/edge.js';
 import { DrillRedis } from '../faults/rig.js';
-import { phpJwtEncode, SECRET, zmAuthHashAt, zmBcrypt, ZmFixture, zmToken } from '../auth/zm-fixtures.js';
+import { phpJwtEncode, SECRET, zmAuthHashAt, zmBcrypt, ZmFixture, zmToken } from '../zoneminder/fixtures.js';
 import { upgradeRefusal } from './rig.js';
 
 let db: TestDatabase;

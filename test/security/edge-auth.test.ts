@@ -16,7 +16,7 @@ import { setLogLevel } from '../../shared/log.js';
 import { createZmTestDatabase, writeZmConf, type TestDatabase } from '../helpers/mariadb.js';
 import { PacketSource, startEdge, type EdgeRig } from '../helpers/edge.js';
 import { sleep } from '../helpers/wait.js';
-import { phpJwtEncode, SECRET, zmAuthHashAt, zmBcrypt, ZmFixture, zmToken } from '../auth/zm-fixtures.js';
+import { phpJwtEncode, SECRET, zmAuthHashAt, zmBcrypt, ZmFixture, zmToken } from '../zoneminder/fixtures.js';
 import { dropped, isError, isType, open, q, rawExchange, refused, type Conn, upgradeRefusal } from './rig.js';
 
 const REVALIDATE_MS = 1000;

@@ -20,7 +20,7 @@ import { PacketSource } from '../helpers/edge.js';
 import { createZmTestDatabase, writeZmConf } from '../helpers/mariadb.js';
 import { freshRedisUrl } from '../helpers/redis.js';
 import { sleep, until } from '../helpers/wait.js';
-import { zmBcrypt, ZmFixture } from '../auth/zm-fixtures.js';
+import { zmBcrypt, ZmFixture } from '../zoneminder/fixtures.js';
 import { upgradeRefusal } from './rig.js';
 
 const BIN = join(import.meta.dirname, '..', '..', 'bin', 'zmcast.js');

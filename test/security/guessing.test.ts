@@ -15,7 +15,7 @@ import { createZmTestDatabase, writeZmConf, type TestDatabase } from '../helpers
 import { startEdge, type EdgeRig } from '../helpers/edge.js';
 import { metricValue } from '../helpers/metrics.js';
 import { sleep } from '../helpers/wait.js';
-import { ZmFixture } from '../auth/zm-fixtures.js';
+import { ZmFixture } from '../zoneminder/fixtures.js';
 import { open, upgradeRefusal, type Refused } from './rig.js';
 
 const BIN = join(import.meta.dirname, '..', '..', 'bin', 'zmcast.js');

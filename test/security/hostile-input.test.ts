@@ -16,7 +16,7 @@ import { setLogLevel } from '../../shared/log.js';
 import { createZmTestDatabase, writeZmConf, type TestDatabase } from '../helpers/mariadb.js';
 import { PacketSource, startEdge, type EdgeRig } from '../helpers/edge.js';
 import { sleep, until } from '../helpers/wait.js';
-import { phpJwtEncode, SECRET, ZmFixture, zmToken } from '../auth/zm-fixtures.js';
+import { phpJwtEncode, SECRET, ZmFixture, zmToken } from '../zoneminder/fixtures.js';
 import { dropped, HealthyViewer, isError, isType, open, q, rawExchange, refused, type Conn, type Msg, upgradeRefusal } from './rig.js';
 
 const HANDSHAKE_MS = 1000;

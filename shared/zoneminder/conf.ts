@@ -7,7 +7,7 @@
  */
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { warnIfExposed } from './secret-files.js';
+import { warnIfExposed } from '../auth/secret-files.js';
 
 export const DEFAULT_ZM_CONF = '/etc/zm/zm.conf';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { canAccess, canView, groupMonitorIds, withRoleFallback, type AccessRules, type GroupGrant, type ObjectPermission } from '../../shared/auth/permissions.js';
+import { canAccess, canView, groupMonitorIds, withRoleFallback, type AccessRules, type GroupGrant, type ObjectPermission } from '../../shared/zoneminder/permissions.js';
 
 const grant = (groupId: number, permission: ObjectPermission, monitors: number[]): GroupGrant => ({ groupId, permission, monitorIds: new Set(monitors) });
 

@@ -5,8 +5,8 @@
  * becomes SQL text.
  */
 import { createPool, type Pool, type PoolOptions, type RowDataPacket } from 'mysql2/promise';
-import type { ZmDbSettings } from './zm-conf.js';
-import { ZM_OPTION_NAMES, parseZmOptions, type ZmOptions } from './zm-options.js';
+import type { ZmDbSettings } from './conf.js';
+import { ZM_OPTION_NAMES, parseZmOptions, type ZmOptions } from './options.js';
 import {
   groupMonitorIds, withRoleFallback,
   type AccessRules, type GroupGrant, type MonitorsLevel, type ObjectPermission, type PermissionSet, type StreamLevel,

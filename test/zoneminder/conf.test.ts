@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { parseZmConf, readZmConf, zmDbSettings, zmServerIdentity, zmVariables } from '../../shared/auth/zm-conf.js';
+import { parseZmConf, readZmConf, zmDbSettings, zmServerIdentity, zmVariables } from '../../shared/zoneminder/conf.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'zmcast-zmconf-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

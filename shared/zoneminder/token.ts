@@ -8,7 +8,7 @@
  * code with issuer `zmcast` and zmcast's own secret.
  */
 import { errors, jwtVerify, SignJWT } from 'jose';
-import { AuthError, AuthErrorCode, fail } from './errors.js';
+import { AuthError, AuthErrorCode, fail } from '../auth/errors.js';
 
 export const ZM_ISSUER = 'ZoneMinder';
 

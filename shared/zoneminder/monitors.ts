@@ -5,7 +5,7 @@
  * transport, and `Options` is an ffmpeg `key=value,key=value` dictionary.
  * The result holds camera passwords: never log `source`.
  */
-import type { ZmMonitorRow } from './zm-database.js';
+import type { ZmMonitorRow } from './database.js';
 
 export interface ZmCaptureSpec {
   id: number;

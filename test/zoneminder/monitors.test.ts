@@ -1,9 +1,9 @@
 /** The ZoneMinder Monitors and Servers tables as zmcast capture reads them, on a real MariaDB. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ZmDatabase } from '../../shared/auth/zm-database.js';
-import { parseFfmpegOptions, toCaptureSpec } from '../../shared/auth/zm-monitors.js';
+import { ZmDatabase } from '../../shared/zoneminder/database.js';
+import { parseFfmpegOptions, toCaptureSpec } from '../../shared/zoneminder/monitors.js';
 import { createZmTestDatabase, type TestDatabase } from '../helpers/mariadb.js';
-import { ZmFixture } from './zm-fixtures.js';
+import { ZmFixture } from './fixtures.js';
 
 let db: TestDatabase;
 let zm: ZmFixture;

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { CheckPool } from '../../shared/auth/check-pool.js';
-import { effectiveHashTtl, matchAuthHash, tmFields, zmAuthHash } from '../../shared/auth/zm-auth-hash.js';
-import { zmAuthHashAt, zmBcrypt, SECRET } from './zm-fixtures.js';
+import { effectiveHashTtl, matchAuthHash, tmFields, zmAuthHash } from '../../shared/zoneminder/auth-hash.js';
+import { zmAuthHashAt, zmBcrypt, SECRET } from './fixtures.js';
 
 const stored = zmBcrypt('pw');
 const users = [

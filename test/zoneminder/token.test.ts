@@ -1,8 +1,8 @@
 import { generateKeyPair, SignJWT } from 'jose';
 import { describe, expect, it } from 'vitest';
-import { mintAccessToken, verifyAccessToken, ZM_ISSUER } from '../../shared/auth/zm-token.js';
+import { mintAccessToken, verifyAccessToken, ZM_ISSUER } from '../../shared/zoneminder/token.js';
 import { authErrorFrom } from '../helpers/auth-error.js';
-import { phpJwtEncode, SECRET, zmToken } from './zm-fixtures.js';
+import { phpJwtEncode, SECRET, zmToken } from './fixtures.js';
 
 const verify = (token: string, now = Date.now()) => verifyAccessToken(token, { secret: SECRET, issuer: ZM_ISSUER, now });
 
