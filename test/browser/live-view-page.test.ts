@@ -3,18 +3,17 @@
  * H.264 with WebCodecs and draws frames, starting at once from the keyframe.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { chromium, type BrowserContext } from 'playwright-core';
+import type { BrowserContext } from 'playwright-core';
+import { launchChromium } from '../helpers/chromium.js';
 import { CaptureService } from '../../services/capture/capture-service.js';
 import { freshRedisUrl } from '../helpers/redis.js';
 import { captureConfig } from '../fixtures/capture-config.js';
 import { listenEdge } from '../helpers/edge.js';
 import { until } from '../helpers/wait.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 let redis: Redis;
 let capture: CaptureService;
 let served: Awaited<ReturnType<typeof listenEdge>>;
@@ -32,13 +31,7 @@ beforeAll(async () => {
   await capture.start();
   served = await listenEdge(redis, config);
   url = `${served.url}/`;
-  browser = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'zmcast-chromium-')), {
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  }).catch((err: Error) => {
-    throw new Error(`Chromium is needed for the page test (Debian package chromium, or CHROMIUM_PATH): ${err.message}`);
-  });
+  browser = await launchChromium();
 });
 
 afterAll(async () => {

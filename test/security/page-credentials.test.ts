@@ -5,11 +5,9 @@
  * WebSocket as a subprotocol, never in a URL; the page lists and decodes only
  * what the user may watch, under its Content-Security-Policy.
  */
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { chromium, type BrowserContext } from 'playwright-core';
+import type { BrowserContext } from 'playwright-core';
+import { launchChromium } from '../helpers/chromium.js';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { CaptureService } from '../../services/capture/capture-service.js';
 import { mintToken } from '../../shared/auth/index.js';
@@ -18,7 +16,6 @@ import { listenEdge } from '../helpers/edge.js';
 import { freshRedisUrl } from '../helpers/redis.js';
 import { until } from '../helpers/wait.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const secret = 'page-credentials-secret-page-credentials';
 let redis: Redis;
 let capture: CaptureService;
@@ -35,13 +32,7 @@ beforeAll(async () => {
   capture = new CaptureService(redis, config);
   await capture.start();
   served = await listenEdge(redis, config);
-  browser = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'zmcast-chromium-')), {
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  }).catch((err: Error) => {
-    throw new Error(`Chromium is needed for the page test (Debian package chromium, or CHROMIUM_PATH): ${err.message}`);
-  });
+  browser = await launchChromium();
 });
 
 afterAll(async () => {
