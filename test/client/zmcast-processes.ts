@@ -2,19 +2,13 @@
  * Real zmcast processes for the reconnect drills, started as operators start
  * them (bin/zmcast.js) and killed the way machines lose them.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
+import type { ChildProcess } from 'node:child_process';
 import { freePort } from '../../shared/redis-locator.js';
 import { until } from '../helpers/wait.js';
+import { spawnZmcast, type ZmcastProcess } from '../helpers/zmcast-process.js';
 
-export const BIN = join(import.meta.dirname, '..', '..', 'bin', 'zmcast.js');
-
-export interface ZmcastProcess {
-  child: ChildProcess;
-  /** Resolves with the exit code (null when killed by a signal). */
-  exited: Promise<number | null>;
-  stderr(): string;
-}
+export { BIN } from '../helpers/zmcast-process.js';
+export type { ZmcastProcess } from '../helpers/zmcast-process.js';
 
 export interface EdgeProcess extends ZmcastProcess {
   port: number;
@@ -25,16 +19,10 @@ export interface EdgeProcess extends ZmcastProcess {
 export class Processes {
   private readonly children: ChildProcess[] = [];
 
-  /** The parent's ZMCAST_* settings are dropped: each process is configured by the test alone. */
   spawn(args: string[], env: NodeJS.ProcessEnv): ZmcastProcess {
-    const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('ZMCAST_')));
-    const child = spawn(process.execPath, [BIN, ...args], { env: { ...clean, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    this.children.push(child);
-    let stderr = '';
-    child.stderr!.on('data', (d) => (stderr += d));
-    child.stdout!.resume();
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-    return { child, exited, stderr: () => stderr };
+    const p = spawnZmcast(args, env);
+    this.children.push(p.child);
+    return p;
   }
 
   async started(args: string[], env: NodeJS.ProcessEnv): Promise<ZmcastProcess> {

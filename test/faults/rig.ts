@@ -11,8 +11,8 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { freePort, pingRedis } from '../../shared/redis-locator.js';
 import { until } from '../helpers/wait.js';
+import { spawnZmcast, type ZmcastProcess } from '../helpers/zmcast-process.js';
 
-const BIN = join(import.meta.dirname, '..', '..', 'bin', 'zmcast.js');
 const children = new Set<ChildProcess>();
 afterAll(() => {
   for (const c of children) c.kill('SIGKILL');
@@ -63,36 +63,14 @@ export class DrillRedis {
   }
 }
 
-export interface Zmcast {
-  child: ChildProcess;
-  /** Parsed JSON log lines so far. */
-  logs(): Record<string, unknown>[];
-  kill(signal?: NodeJS.Signals): Promise<number | null>;
-  exited: Promise<number | null>;
-}
+export type Zmcast = ZmcastProcess;
 
-/** Runs `zmcast <args>` with the environment given (auth none, no capture metrics port unless set). */
+/** Runs `zmcast <args>` with the environment given (auth none, no metrics listeners unless set). */
 export function zmcast(args: string[], env: NodeJS.ProcessEnv): Zmcast {
-  const child = spawn(process.execPath, [BIN, ...args], {
-    env: { ...process.env, ZMCAST_AUTH_MODE: 'none', ZMCAST_CAPTURE_METRICS_PORT: '0', ZMCAST_EDGE_ADMIN_PORT: '0', ZMCAST_LOG_LEVEL: 'info', ...env },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  children.add(child);
-  let err = '';
-  child.stderr!.on('data', (d) => (err += d));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => {
-    children.delete(child);
-    resolve(code);
-  }));
-  return {
-    child,
-    exited,
-    logs: () => err.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>),
-    kill: async (signal = 'SIGKILL') => {
-      child.kill(signal);
-      return exited;
-    },
-  };
+  const p = spawnZmcast(args, { ZMCAST_AUTH_MODE: 'none', ZMCAST_CAPTURE_METRICS_PORT: '0', ZMCAST_EDGE_ADMIN_PORT: '0', ZMCAST_LOG_LEVEL: 'info', ...env });
+  children.add(p.child);
+  p.child.once('exit', () => children.delete(p.child));
+  return p;
 }
 
 /** A `zmcast edge` on loopback, with its admin listener (/metrics, detailed /readyz) on a port of its own. */
