@@ -96,7 +96,8 @@ export class MonitorCapture {
     this.stopping.abort();
     this.status.stop('stopped');
     this.m.connected.set({ monitor: this.label }, 0);
-    this.source?.close().catch(() => undefined);
+    // oxlint-disable-next-line typescript/no-floating-promises -- closeSource() catches and logs its own failure
+    if (this.source) void this.closeSource(this.source);
     this.onFenced(this.spec.id);
   }
 

@@ -102,6 +102,7 @@ export class StreamReader {
     // to unblock: repeat until the read with the old key set has returned.
     const send = () => {
       if (this.blockedVersion === null || this.blockedVersion === this.version || this.clientId === null) return;
+      // A failed UNBLOCK is sent again in 20 ms; a Redis that is away shows in the read loop itself.
       this.control.client('UNBLOCK', this.clientId).catch(() => undefined);
     };
     send();
