@@ -5,45 +5,32 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
 import type { BrowserContext } from 'playwright-core';
 import { launchChromium } from '../helpers/chromium.js';
-import { CaptureService } from '../../services/capture/capture-service.js';
-import { freshRedisUrl } from '../helpers/redis.js';
-import { captureConfig } from '../fixtures/capture-config.js';
-import { listenEdge } from '../helpers/edge.js';
+import { startCaptureAndEdge, type CaptureAndEdge } from '../helpers/capture-and-edge.js';
 import { until } from '../helpers/wait.js';
 
-let redis: Redis;
-let capture: CaptureService;
-let served: Awaited<ReturnType<typeof listenEdge>>;
+let slice: CaptureAndEdge;
 let browser: BrowserContext;
 let url: string;
 
 beforeAll(async () => {
-  const redisUrl = await freshRedisUrl();
-  redis = new Redis(redisUrl);
-  const config = captureConfig(redisUrl, [
+  slice = await startCaptureAndEdge([
     { id: 1, name: 'Front door', source: 'synthetic:?size=320x240&fps=25&gop=50' },
     { id: 2, name: 'Yard', source: 'synthetic:?size=320x240&fps=25&gop=50' },
   ], { auth: { mode: 'none' } });
-  capture = new CaptureService(redis, config);
-  await capture.start();
-  served = await listenEdge(redis, config);
-  url = `${served.url}/`;
+  url = `${slice.url}/`;
   browser = await launchChromium();
 });
 
 afterAll(async () => {
   await browser?.close();
-  await served?.close();
-  await capture?.stop();
-  redis?.disconnect();
+  await slice?.close();
 });
 
 describe('live-view page', () => {
   it('decodes and draws every monitor with WebCodecs', async () => {
-    await until(async () => (await redis.hget('zmcast:{m:2}:meta', 'kf')) !== null, 15_000, 'keyframes');
+    await until(async () => (await slice.redis.hget('zmcast:{m:2}:meta', 'kf')) !== null, 15_000, 'keyframes');
     const page = await browser.newPage();
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));

@@ -3,37 +3,24 @@
  * edge → WebSocket clients, and what they receive must decode.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Redis } from 'ioredis';
-import { CaptureService } from '../../services/capture/capture-service.js';
 import { ZmcastClient, type ReceivedPacket } from '../../client/zmcast-client.js';
 import { configFromJson, type CodecConfig } from '../../shared/codec.js';
-import { freshRedisUrl } from '../helpers/redis.js';
-import { captureConfig } from '../fixtures/capture-config.js';
 import { probeAnnexB } from '../fixtures/capture-stream.js';
-import { listenEdge } from '../helpers/edge.js';
+import { startCaptureAndEdge, type CaptureAndEdge } from '../helpers/capture-and-edge.js';
 import { sleep, until } from '../helpers/wait.js';
 
-let redis: Redis;
-let capture: CaptureService;
-let served: Awaited<ReturnType<typeof listenEdge>>;
+let slice: CaptureAndEdge;
 let url: string;
 
 beforeAll(async () => {
-  const redisUrl = await freshRedisUrl();
-  redis = new Redis(redisUrl);
-  const config = captureConfig(redisUrl, [{ id: 1, name: 'Lobby', source: 'synthetic:?size=320x240&fps=25&gop=25' }], {
+  slice = await startCaptureAndEdge([{ id: 1, name: 'Lobby', source: 'synthetic:?size=320x240&fps=25&gop=25' }], {
     auth: { mode: 'none' },
   });
-  capture = new CaptureService(redis, config);
-  await capture.start();
-  served = await listenEdge(redis, config);
-  url = served.url;
+  url = slice.url;
 });
 
 afterAll(async () => {
-  await served?.close();
-  await capture?.stop();
-  redis?.disconnect();
+  await slice?.close();
 });
 
 async function watchFor(ms: number): Promise<{ config: CodecConfig; packets: ReceivedPacket[]; firstFrameMs: number }> {
@@ -55,7 +42,7 @@ async function watchFor(ms: number): Promise<{ config: CodecConfig; packets: Rec
 
 describe('live view end to end', () => {
   it('gives two viewers a keyframe-first H.264 stream that ffprobe decodes without errors', async () => {
-    await until(async () => (await redis.hget('zmcast:{m:1}:meta', 'kf')) !== null, 15_000, 'first keyframe');
+    await until(async () => (await slice.redis.hget('zmcast:{m:1}:meta', 'kf')) !== null, 15_000, 'first keyframe');
     const [a, b] = await Promise.all([watchFor(3000), watchFor(3000)]);
     for (const v of [a, b]) {
       expect(v.config).toMatchObject({ codec: 'h264', width: 320, height: 240 });
@@ -78,7 +65,7 @@ describe('live view end to end', () => {
   });
 
   it('reports capture→send latency and clients in /metrics', async () => {
-    const text = await (await fetch(`${served.adminUrl}/metrics`)).text();
+    const text = await (await fetch(`${slice.adminUrl}/metrics`)).text();
     expect(text).toMatch(/zmcast_edge_capture_to_send_seconds_count\{monitor="1"\} [1-9]/);
     expect(text).toMatch(/zmcast_capture_packets_total\{monitor="1"\} [1-9]/);
     expect(text).toContain('zmcast_edge_clients');

@@ -5,45 +5,32 @@
  * WebSocket as a subprotocol, never in a URL; the page lists and decodes only
  * what the user may watch, under its Content-Security-Policy.
  */
-import { Redis } from 'ioredis';
 import type { BrowserContext } from 'playwright-core';
 import { launchChromium } from '../helpers/chromium.js';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { CaptureService } from '../../services/capture/capture-service.js';
 import { mintToken } from '../../shared/auth/index.js';
-import { captureConfig } from '../fixtures/capture-config.js';
-import { listenEdge } from '../helpers/edge.js';
-import { freshRedisUrl } from '../helpers/redis.js';
+import { startCaptureAndEdge, type CaptureAndEdge } from '../helpers/capture-and-edge.js';
 import { until } from '../helpers/wait.js';
 
 const secret = 'page-credentials-secret-page-credentials';
-let redis: Redis;
-let capture: CaptureService;
-let served: Awaited<ReturnType<typeof listenEdge>>;
+let slice: CaptureAndEdge;
 let browser: BrowserContext;
 
 beforeAll(async () => {
-  const redisUrl = await freshRedisUrl();
-  redis = new Redis(redisUrl);
-  const config = captureConfig(redisUrl, [
+  slice = await startCaptureAndEdge([
     { id: 1, name: 'Front door', source: 'synthetic:?size=320x240&fps=25&gop=50' },
     { id: 2, name: 'Back office', source: 'synthetic:?size=320x240&fps=25&gop=50' },
   ], { auth: { mode: 'config', secret, users: [{ name: 'wall', monitors: [1], enabled: true, tokensNotBefore: 0 }] } });
-  capture = new CaptureService(redis, config);
-  await capture.start();
-  served = await listenEdge(redis, config);
   browser = await launchChromium();
 });
 
 afterAll(async () => {
   await browser?.close();
-  await served?.close();
-  await capture?.stop();
-  redis?.disconnect();
+  await slice?.close();
 });
 
 it('takes the token from #token=, sends it only in headers, and shows only the monitors the user may watch', async () => {
-  await until(async () => (await redis.hget('zmcast:{m:1}:meta', 'kf')) !== null, 15_000, 'a keyframe');
+  await until(async () => (await slice.redis.hget('zmcast:{m:1}:meta', 'kf')) !== null, 15_000, 'a keyframe');
   const token = await mintToken('wall', secret, 600);
   const page = await browser.newPage();
   const errors: string[] = [];
@@ -54,7 +41,7 @@ it('takes the token from #token=, sends it only in headers, and shows only the m
   page.on('request', (r) => requested.push({ url: r.url(), authorization: r.headers().authorization }));
   const sockets: string[] = [];
   page.on('websocket', (ws) => sockets.push(ws.url()));
-  await page.goto(`${served.url}/#token=${token}`);
+  await page.goto(`${slice.url}/#token=${token}`);
   await page.waitForFunction(() => {
     const tiles = (window as unknown as { zmcast: { tiles: Map<number, { decoded: number }> } }).zmcast.tiles;
     return tiles.size === 1 && [...tiles.values()].every((t) => t.decoded > 5);
@@ -63,14 +50,14 @@ it('takes the token from #token=, sends it only in headers, and shows only the m
   expect(tiles).toEqual([1]);
   expect(requested.find((r) => r.url.endsWith('/monitors'))?.authorization).toBe(`Bearer ${token}`);
   for (const url of [...requested.map((r) => r.url), ...sockets]) expect(url).not.toContain(token);
-  expect(sockets).toEqual([served.url.replace('http', 'ws') + '/ws']);
+  expect(sockets).toEqual([slice.url.replace('http', 'ws') + '/ws']);
   expect(errors).toEqual([]); // nothing refused by the Content-Security-Policy either
   await page.close();
 });
 
 it('says how to sign in when opened without a token', async () => {
   const page = await browser.newPage();
-  await page.goto(`${served.url}/`);
+  await page.goto(`${slice.url}/`);
   await expect.poll(() => page.locator('#notice').textContent(), { timeout: 10_000 }).toMatch(/Authentication required\. Open this page with #token=/);
   await page.close();
 });
