@@ -161,7 +161,8 @@ export class LeaseKeeper {
       await this.release(id);
       return;
     }
-    for (const id of shuffle(this.candidates.filter((c) => !this.held.has(c)))) {
+    // In id order: processes starting together contend monitor by monitor, and the loser of each moves on.
+    for (const id of this.candidates.filter((c) => !this.held.has(c)).sort((x, y) => x - y)) {
       if (this.stopped) return;
       if (this.held.size >= share) {
         // Over the share only a lease nobody took for a while: another process may be about to.
@@ -184,12 +185,4 @@ export class LeaseKeeper {
       await this.hooks.acquired(lease);
     }
   }
-}
-
-function shuffle<T>(items: T[]): T[] {
-  for (let i = items.length - 1; i > 0; i--) {
-    const j = Math.floor(Math.random() * (i + 1));
-    [items[i], items[j]] = [items[j], items[i]];
-  }
-  return items;
 }
