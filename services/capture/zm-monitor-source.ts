@@ -10,7 +10,7 @@
  */
 import { toCaptureSpec, type ZmCaptureSpec, type ZmDatabase, type ZmMonitorRow } from '../../shared/zoneminder/index.js';
 import { logger } from '../../shared/log.js';
-import { MONITORS_KEY, MONITOR_NAMES_KEY, monitorKeys } from '../../shared/redis-keys.js';
+import { MONITORS_KEY, MONITOR_NAMES_KEY, SUB_STREAMS_KEY, monitorKeys } from '../../shared/redis-keys.js';
 import type { RedisClient } from '../../shared/redis.js';
 import type { ApplyResult, CaptureService } from './capture-service.js';
 import type { CaptureSpec } from './source.js';
@@ -114,10 +114,12 @@ export class ZmMonitorSource {
     await Promise.all([
       this.o.redis.srem(MONITORS_KEY, ...gone),
       this.o.redis.hdel(MONITOR_NAMES_KEY, ...gone),
+      this.o.redis.srem(SUB_STREAMS_KEY, ...gone),
       // Edges take a monitor with a codec config (meta) for one capture still publishes: a deleted one keeps none.
       ...gone.map((id) => {
         const k = monitorKeys(Number(id));
-        return this.o.redis.del(k.meta, k.video, k.keyframes);
+        const sub = monitorKeys(Number(id), 'sub');
+        return this.o.redis.del(k.meta, k.video, k.keyframes, sub.meta, sub.video, sub.keyframes);
       }),
     ]);
     log.info('monitors deleted in ZoneMinder', { monitors: gone.map(Number) });
