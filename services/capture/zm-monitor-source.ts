@@ -38,6 +38,8 @@ export class ZmMonitorSource {
   private failing = false;
   /** Monitors skipped because zmcast cannot capture their source, with the reason already logged. */
   private readonly skipped = new Map<number, string>();
+  /** Monitors whose SecondPath zmcast cannot capture (logged once); their main stream is captured. */
+  private readonly skippedSecond = new Set<number>();
 
   private constructor(private readonly o: ZmMonitorSourceOptions, readonly serverId: number | null) {}
 
@@ -84,6 +86,14 @@ export class ZmMonitorSource {
       seen.add(row.id);
       const spec = toCaptureSpec(row);
       const why = unsupported(row, spec);
+      if (spec.secondSource && !/^(rtsps?:\/\/|synthetic:)/i.test(spec.secondSource)) {
+        // Only the sub-stream is out of reach: the main stream is still captured.
+        if (!this.skippedSecond.has(row.id)) log.warn('sub-stream not captured: zmcast captures rtsp://, rtsps:// and synthetic: SecondPaths', { monitor: row.id });
+        this.skippedSecond.add(row.id);
+        delete spec.secondSource;
+      } else {
+        this.skippedSecond.delete(row.id);
+      }
       if (why === null) {
         this.skipped.delete(row.id);
         specs.push(spec);
