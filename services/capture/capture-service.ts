@@ -136,9 +136,9 @@ export class CaptureService {
     if (spec.secondSource) streams.push(new MonitorCapture(this.redis, spec, this.config, lease, onFenced, 'sub'));
     this.captures.set(spec.id, streams);
     try {
+      for (const capture of streams) await capture.start();
       // A sub-stream removed from the monitor must not look live to edges: it leaves the registry, its history goes.
       if (!spec.secondSource) await this.dropSubStream(spec.id);
-      for (const capture of streams) await capture.start();
     } catch (err) {
       log.error('capture failed to start; the lease goes back', { monitor: spec.id, error: (err as Error).message });
       this.captures.delete(spec.id);
