@@ -10,7 +10,8 @@ import { logger } from '../../shared/log.js';
 import { workerMetrics } from '../../shared/metrics.js';
 import { DERIVED_QUEUE, SNAPSHOT_QUEUE, type DerivedJob, type SnapshotJob } from '../../shared/pictures/queues.js';
 import { QUEUE_PREFIX, WORKER_NODES_KEY } from '../../shared/redis-keys.js';
-import { duplicate, type RedisClient } from '../../shared/redis.js';
+import type { RedisClient } from '../../shared/redis.js';
+import { blockingConnection } from '../../shared/pictures/blocking-connection.js';
 import { DerivedProducer } from './derived-producer.js';
 import { Feeds } from './feeds.js';
 import { PictureEncoder } from './picture-encoder.js';
@@ -26,6 +27,8 @@ export class WorkerService {
   private readonly encoder = new PictureEncoder();
   private readonly stopping = new AbortController();
   private workers: Worker[] = [];
+  /** Ours to close: BullMQ leaves connections it was given open. */
+  private connections: RedisClient[] = [];
   private queues: Queue[] = [];
   private timers: NodeJS.Timeout[] = [];
   private readonly m = workerMetrics();
@@ -39,13 +42,14 @@ export class WorkerService {
     const derived = new DerivedProducer(this.redis, this.feeds, this.encoder);
     const lockDuration = this.config.lockMs;
     const common = { prefix: QUEUE_PREFIX, lockDuration, stalledInterval: Math.max(500, Math.floor(lockDuration / 2)) };
+    this.connections = [blockingConnection(this.redis, 'zmcast-worker-snapshots'), blockingConnection(this.redis, 'zmcast-worker-derived')];
     this.workers = [
       new Worker<SnapshotJob>(SNAPSHOT_QUEUE, (job: Job<SnapshotJob>) => snapshots.process(job), {
-        ...common, connection: duplicate(this.redis, 'zmcast-worker-snapshots'), concurrency: this.config.concurrency,
+        ...common, connection: this.connections[0], concurrency: this.config.concurrency,
       }),
       new Worker<DerivedJob>(DERIVED_QUEUE, (job: Job<DerivedJob>) => derived.process(job, this.stopping.signal), {
         ...common,
-        connection: duplicate(this.redis, 'zmcast-worker-derived'),
+        connection: this.connections[1],
         concurrency: this.config.maxDerived,
         // A derived job runs as long as it is wanted: a stall means its worker died, never a reason to give up.
         maxStalledCount: Number.MAX_SAFE_INTEGER,
@@ -76,6 +80,7 @@ export class WorkerService {
     // Derived streams end their jobs; a viewer's next want() queues them again for another worker.
     this.stopping.abort();
     await Promise.all(this.workers.map((w) => w.close()));
+    for (const c of this.connections) c.disconnect();
     await this.redis.zrem(WORKER_NODES_KEY, this.node).catch(() => 0);
     await Promise.all(this.queues.map((q) => q.close()));
     await this.feeds.close();

@@ -9,7 +9,8 @@
 import { Queue, QueueEvents } from 'bullmq';
 import { monitorKeys, MONITORS_KEY, pictureKeys, QUEUE_PREFIX, WORKER_NODES_KEY } from '../redis-keys.js';
 import { decodeHeader } from '../packet.js';
-import { duplicate, type RedisClient } from '../redis.js';
+import type { RedisClient } from '../redis.js';
+import { blockingConnection } from './blocking-connection.js';
 import { pictureClientMetrics } from '../metrics.js';
 import { decodePicture, type Picture } from './picture.js';
 import { PictureError, specVariant, type PictureSpec } from './picture-spec.js';
@@ -36,6 +37,8 @@ export class PictureClient {
   private readonly snapshots: Queue<SnapshotJob>;
   private readonly derived: Queue<DerivedJob>;
   private readonly events: QueueEvents;
+  /** Ours to close: BullMQ leaves connections it was given open. */
+  private readonly eventsConnection: RedisClient;
   private readonly m = pictureClientMetrics();
   /** Requests of this process in flight, by variant key: later ones join them (one waiter per job per edge). */
   private readonly inFlight = new Map<string, Promise<Picture>>();
@@ -44,7 +47,8 @@ export class PictureClient {
     this.snapshots = new Queue(SNAPSHOT_QUEUE, { connection: redis, prefix: QUEUE_PREFIX });
     this.derived = new Queue(DERIVED_QUEUE, { connection: redis, prefix: QUEUE_PREFIX });
     // QueueEvents blocks on its connection: one of its own.
-    this.events = new QueueEvents(SNAPSHOT_QUEUE, { connection: duplicate(redis, 'zmcast-picture-events'), prefix: QUEUE_PREFIX });
+    this.eventsConnection = blockingConnection(redis, 'zmcast-picture-events');
+    this.events = new QueueEvents(SNAPSHOT_QUEUE, { connection: this.eventsConnection, prefix: QUEUE_PREFIX });
     // Every waiting job adds listeners; hundreds at once are normal here.
     for (const emitter of [this.snapshots, this.events]) emitter.setMaxListeners(0);
   }
@@ -64,13 +68,20 @@ export class PictureClient {
     }
   }
 
-  /** Keeps the derived stream of (monitor, spec, fps) alive while called at least every 2 s; returns its stream key. */
+  /**
+   * Keeps the derived stream of (monitor, spec, fps) alive while called at
+   * least every 2 s; returns its stream key. Rejects with PictureError when
+   * the monitor is unknown, its camera down, or no worker runs; a caller that
+   * keeps calling gets the stream once the cause is gone.
+   */
   async want(monitorId: number, spec: PictureSpec, fps: number): Promise<string> {
     if (!Number.isFinite(fps) || fps <= 0 || fps > MAX_DERIVED_FPS) {
       throw new PictureError('bad_request', `fps must be above 0 and at most ${MAX_DERIVED_FPS}, got ${fps}`);
     }
     const variant = derivedVariant(specVariant(spec), fps);
     const keys = pictureKeys(monitorId, variant);
+    // Refused like a snapshot when there is nothing to produce from, so edges can tell their viewers at once.
+    await Promise.all([this.newestPacket(monitorId), this.checkCapacity()]);
     await this.redis.set(keys.want, '1', 'PX', WANT_TTL_MS);
     // The same id while a producer runs: adding it again is a no-op; after a producer ended, it starts one.
     await this.derived.add('derive', { monitorId, spec, fps }, {
@@ -83,6 +94,7 @@ export class PictureClient {
     await this.events.close();
     await this.snapshots.close();
     await this.derived.close();
+    this.eventsConnection.disconnect();
   }
 
   private joinOrMake(monitorId: number, spec: PictureSpec, deadline: number): Promise<Picture> {
