@@ -22,8 +22,17 @@ export class PictureEncoder {
   /** swscale contexts and output frames by source and target geometry; few per worker (sizes repeat). */
   private readonly raw = new Map<string, RawTarget>();
   private readonly m = workerMetrics();
+  /** The end of the last encode queued: node-av's pooled scalers and encoders crash when two calls share one at once. */
+  private tail: Promise<unknown> = Promise.resolve();
 
-  async encode(monitorId: number, decoded: DecodedFrame, spec: PictureSpec): Promise<Picture> {
+  /** Encodes one at a time, in call order (a worker's pictures cost one core's worth of encoding at most). */
+  encode(monitorId: number, decoded: DecodedFrame, spec: PictureSpec): Promise<Picture> {
+    const run = this.tail.then(() => this.encodeNow(monitorId, decoded, spec));
+    this.tail = run.catch(() => undefined);
+    return run;
+  }
+
+  private async encodeNow(monitorId: number, decoded: DecodedFrame, spec: PictureSpec): Promise<Picture> {
     const started = performance.now();
     const { frame } = decoded;
     const size = outputSize(spec, frame);

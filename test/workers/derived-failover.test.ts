@@ -63,12 +63,15 @@ describe('derived picture streams', () => {
 
       const b = workerProcess(rig.url);
       await until(async () => (await liveWorkers(rig.redis)) >= 2, 20_000, 'worker B');
-      const killedAt = Number((await rig.redis.time())[0]) * 1000;
       await a.kill('SIGKILL');
+      // Measured once A is gone for sure: nothing it sent can arrive after this.
+      const [sec, usec] = await rig.redis.time();
+      const killedAt = Number(sec) * 1000 + Math.floor(Number(usec) / 1000);
 
       await until(() => stream.seen.filter((p) => p.at > killedAt + 500).length >= 5, 20_000, 'pictures after worker A died');
       const firstAfter = stream.seen.find((p) => p.at > killedAt)!;
       // Lock 2 s + the stalled check (every 1 s) + a cold decoder start: well under 10 s.
+      console.log(`drill worker-kill: derived pictures again ${firstAfter.at - killedAt} ms after the producing worker was killed`);
       expect(firstAfter.at - killedAt).toBeLessThan(10_000);
       expect(b.logs().some((l) => l.msg === 'derived stream started')).toBe(true);
     } finally {
@@ -77,13 +80,15 @@ describe('derived picture streams', () => {
     }
   });
 
-  it('stop a few seconds after the last want()', async () => {
+  it('of one monitor at several rates run side by side, and stop a few seconds after the last want()', async () => {
     const rig = await start([{ id: 2, name: 'Camera', source: 'synthetic:?size=320x180&fps=25&gop=25' }]);
     await rig.packets(2, 5);
     await rig.worker();
     const client = rig.client();
-    const key = await client.want(2, parsePictureSpec({ format: 'jpeg' }), 10);
-    await until(async () => (await rig.redis.xlen(key)) >= 3, 20_000, 'pictures');
+    // Same size at two rates: both share the monitor's decoder and the worker's encoder.
+    const spec = parsePictureSpec({ format: 'jpeg', width: 160 });
+    const [key, slower] = [await client.want(2, spec, 10), await client.want(2, spec, 4)];
+    await until(async () => (await rig.redis.xlen(key)) >= 3 && (await rig.redis.xlen(slower)) >= 3, 20_000, 'pictures of both streams');
     await until(async () => {
       const [newest] = (await rig.redis.xrevrange(key, '+', '-', 'COUNT', 1)) as [string, string[]][];
       const now = Number((await rig.redis.time())[0]) * 1000;
