@@ -52,6 +52,8 @@ export class ClientSession implements Outlet {
   auth!: SessionAuth;
   private closed = false;
   private queue: Promise<void> = Promise.resolve();
+  /** Commands queued or running: bounded, since one-shot pictures may each take up to their 3 s deadline. */
+  private waiting = 0;
   private readonly m = edgeMetrics();
   readonly budget: SendBudget;
 
@@ -132,8 +134,14 @@ export class ClientSession implements Outlet {
   private onMessage(data: RawData, isBinary: boolean): void {
     if (this.closed) return;
     if (!this.takeToken(isBinary ? undefined : data)) return;
+    if (this.waiting >= this.limits.commandsPerSecond * 2) {
+      this.m.refused.inc({ reason: 'commands_waiting' });
+      this.fail(new ProtocolError(ErrorCode.RateLimited, `More than ${this.limits.commandsPerSecond * 2} commands waiting for an answer`, requestIdOf(isBinary ? undefined : data)));
+      return;
+    }
+    this.waiting++;
     // Commands run one after another so replies come back in the order asked.
-    this.queue = this.queue.then(() => this.handle(data, isBinary)).catch((err) => this.fail(err));
+    this.queue = this.queue.then(() => this.handle(data, isBinary)).catch((err) => this.fail(err)).finally(() => this.waiting--);
   }
 
   private async handle(data: RawData, isBinary: boolean): Promise<void> {

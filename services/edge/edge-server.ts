@@ -185,7 +185,7 @@ export class EdgeServer {
     // One PING at a time, however often the load balancer asks.
     this.pinging ??= this.redis.ping().finally(() => (this.pinging = null));
     if ((await within(this.pinging, READY_PING_MS)) === undefined) return 'redis unreachable';
-    if (!this.hub.checkReaders()) return 'redis reads are stalled';
+    if (!this.hub.checkReaders() || !this.pictures.readersHealthy()) return 'redis reads are stalled';
     return null;
   }
 

@@ -94,11 +94,12 @@ export class PictureChannel {
 
   private async follow(key: string): Promise<void> {
     if (this.stopped || key === this.key) return;
+    // Start at the newest entry: what is already there goes out at once if it is fresh, the rest as it comes.
+    // (One keepWanted() at a time, so no other follow() runs meanwhile; a failed read is retried with the next want.)
+    const last = (await this.redis.xrevrangeBuffer(key, '+', '-', 'COUNT', 1)) as StreamEntry[];
+    if (this.stopped) return;
     if (this.key) this.reader.remove(this.key);
     this.key = key;
-    // Start at the newest entry: what is already there goes out at once if it is fresh, the rest as it comes.
-    const last = (await this.redis.xrevrangeBuffer(key, '+', '-', 'COUNT', 1)) as StreamEntry[];
-    if (this.stopped || this.key !== key) return;
     const newest = last[0];
     if (newest) this.ingest(newest, true);
     this.reader.add(key, newest ? newest[0].toString() : '0-0', { onEntries: (entries) => { for (const e of entries) this.ingest(e, false); } });
@@ -194,6 +195,11 @@ export class PictureHub {
   /** One picture now, coalesced cluster-wide by the client; rejects with a PictureError within SNAPSHOT_TIMEOUT_MS. */
   snapshot(monitorId: number, spec: PictureSpec): Promise<Picture> {
     return this.client.snapshot(monitorId, spec, SNAPSHOT_TIMEOUT_MS);
+  }
+
+  /** Every picture reader gets answers from Redis in time (or has nothing to read). */
+  readersHealthy(): boolean {
+    return [...this.readers.values()].every((r) => r.healthy);
   }
 
   /** Channels running now (tests, metrics). */
