@@ -7,8 +7,9 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeHeader, HEADER_BYTES, PacketKind } from '../../shared/packet.js';
 import { setLogLevel } from '../../shared/log.js';
+import { metricValue } from '../helpers/metrics.js';
 import { until } from '../helpers/wait.js';
-import { frameClient, startPictureSlice, type FrameClient, type Payload, type PictureSlice } from './pictures-rig.js';
+import { frameClient, readMultipart, startPictureSlice, type FrameClient, type Payload, type PictureSlice } from './pictures-rig.js';
 
 let slice: PictureSlice;
 const clients: FrameClient[] = [];
@@ -137,6 +138,28 @@ describe('image over the WebSocket', () => {
     c.send({ command: 'unsubscribe', topic: 'image' });
     c.send({ command: 'unsubscribe', topic: 'stream' });
     await c.waitText((m) => m.type === 'ack' && m.command === 'unsubscribe' && m.topic === 'stream');
+  });
+
+  it('serves every viewer of one monitor, size and rate on an edge from one derived stream, whichever endpoint they use', async () => {
+    const a = await connect('/monitors/1/ws');
+    const b = await connect('/ws');
+    a.send({ command: 'subscribe', topic: 'image', width: 160, interval_ms: 500 });
+    b.send({ command: 'subscribe', topic: 'image', monitor_id: 1, width: 160, max_fps: 2 });
+    const mjpeg = await readMultipart(`${slice.url}/monitors/1/mjpeg?width=160&maxfps=2`);
+    try {
+      await until(() => a.payloads().length >= 3 && b.payloads().length >= 3 && mjpeg.parts.length >= 3, 10_000, 'pictures for all three');
+      expect(slice.edges[0].edge.pictures.size).toBe(1);
+      // The worker ends the streams of earlier tests a few seconds after their last want.
+      await until(async () => (await metricValue('zmcast_worker_derived_streams')) === 1, 10_000, 'one derived stream in the worker');
+      // The same pictures: the sequences one viewer got, the other got too.
+      const seqA = new Set(a.payloads().map((p) => p.meta.sequence));
+      expect(b.payloads().slice(1).some((p) => seqA.has(p.meta.sequence))).toBe(true);
+    } finally {
+      mjpeg.close();
+      a.close();
+      b.close();
+    }
+    await until(() => slice.edges[0].edge.pictures.size === 0, 5000, 'the channel to stop with its last viewer');
   });
 
   it('answers an unknown format, absurd sizes, an unknown monitor and a dead camera with a clear error each, in bounded time', async () => {
