@@ -106,7 +106,7 @@ export class PictureRoutes {
   private async zms(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
     const z = parseZmsQuery(url.search);
     const headers = { server: ZMS_SERVER };
-    if (!z.mode) return textReply(res, 400, `Unsupported ${z.unsupported}: this server streams live monitors (mode=jpeg or single)\n`, headers);
+    if (!z.mode) return textReply(res, 400, `Unsupported ${z.unsupported}: this server streams live monitors (source=monitor, mode=jpeg or single)\n`, headers);
     if (z.monitorId === null) return textReply(res, 400, 'monitor is required\n', headers);
     const credentials = new URL(`http://edge.invalid/?${z.credentials.toString()}`);
     const principal = await this.authorize(req, res, credentials, z.monitorId, 'zms');

@@ -13,8 +13,8 @@ export type ZmsMode = 'jpeg' | 'single';
 export interface ZmsRequest {
   /** null when `mode`/`source` asks for something the edge does not serve (recordings, raw, zip, mpeg). */
   mode: ZmsMode | null;
-  /** What was asked instead, for the error line. */
-  unsupported?: string;
+  /** The parameter that asked for something else, for the error line (its value is not echoed). */
+  unsupported?: 'source' | 'mode';
   monitorId: number | null;
   /** Percent of the camera's size, 1..1600 (zms' cap); undefined when not given. */
   scale?: number;
@@ -49,12 +49,12 @@ export function parseZmsQuery(search: string): ZmsRequest {
   const source = values.get('source') ?? 'monitor';
   const rawMode = values.get('mode') ?? 'jpeg';
   let mode: ZmsMode | null = null;
-  let unsupported: string | undefined;
-  if (source !== 'monitor') unsupported = `source=${source}`;
+  let unsupported: ZmsRequest['unsupported'];
+  if (source !== 'monitor') unsupported = 'source';
   // zms treats `paused` as jpeg.
   else if (rawMode === 'jpeg' || rawMode === 'paused') mode = 'jpeg';
   else if (rawMode === 'single') mode = 'single';
-  else unsupported = `mode=${rawMode}`;
+  else unsupported = 'mode';
 
   const monitor = atoi(values.get('monitor'));
   const scale = atoi(values.get('scale'));

@@ -11,8 +11,8 @@ describe('zms query strings, read as zms reads them', () => {
   });
 
   it('refuses what an edge cannot serve: recordings and other modes', () => {
-    expect(parseZmsQuery('source=event&event=12&mode=jpeg')).toMatchObject({ mode: null, unsupported: 'source=event' });
-    expect(parseZmsQuery('mode=mpeg&format=h264&monitor=1')).toMatchObject({ mode: null, unsupported: 'mode=mpeg' });
+    expect(parseZmsQuery('source=event&event=12&mode=jpeg')).toMatchObject({ mode: null, unsupported: 'source' });
+    expect(parseZmsQuery('mode=mpeg&format=h264&monitor=1')).toMatchObject({ mode: null, unsupported: 'mode' });
     expect(parseZmsQuery('mode=raw&monitor=1').mode).toBeNull();
   });
 
