@@ -334,6 +334,8 @@ zmcast demo is running: ${monitors.length} synthetic cameras, edge on ${base}${p
     npx zmcast watch ${base} --monitor ${monitors[0]} --out - | ffplay -f h264 -
   Monitors:
     curl ${base}/monitors
+  A snapshot of monitor ${monitors[0]} (JPEG, made by the demo's picture worker):
+    curl -o monitor${monitors[0]}.jpg ${base}/monitors/${monitors[0]}/snapshot.jpg
   Metrics and detailed readiness (the admin listener, edge.adminHost:edge.adminPort):
     ${metrics}
   WebSocket endpoints: ws://localhost:${port}/ws  and  ws://localhost:${port}/monitors/<id>/ws (ZoneMinder draft)

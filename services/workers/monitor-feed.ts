@@ -18,6 +18,8 @@ export type FeedMode = 'keyframe' | 'full';
 type Entry = [id: Buffer, fields: Buffer[]];
 
 const BLOCK_MS = 1000;
+/** How often keyframe mode looks for a new keyframe: a delay far below any keyframe interval. */
+const KEYFRAME_POLL_MS = 100;
 const log = logger('monitor-feed');
 
 interface Waiter {
@@ -36,6 +38,8 @@ export class MonitorFeed {
   private waiters: Waiter[] = [];
   private readonly m = workerMetrics();
   private failure: PictureError | null = null;
+  /** Keyframe mode: the stream id of the last keyframe read. */
+  private lastKeyframe: string | null = null;
 
   constructor(
     private readonly redis: RedisClient,
@@ -93,6 +97,10 @@ export class MonitorFeed {
     let failures = 0;
     while (!this.stopped) {
       try {
+        if (this.mode === 'keyframe') {
+          await this.nextKeyframe();
+          continue;
+        }
         if (this.lastId === '0-0') await this.startAtKeyframe();
         const reply = (await this.reader.xreadBuffer('COUNT', 100, 'BLOCK', BLOCK_MS, 'STREAMS', monitorKeys(this.monitorId).video, this.lastId)) as
           | [Buffer, Entry[]][]
@@ -106,6 +114,23 @@ export class MonitorFeed {
         await new Promise((r) => setTimeout(r, Math.min(500, 25 * 2 ** failures)));
       }
     }
+  }
+
+  /**
+   * Keyframe mode reads keyframes only, found by the id capture keeps in the
+   * monitor's meta: the packets in between never leave Redis.
+   */
+  private async nextKeyframe(): Promise<void> {
+    const k = monitorKeys(this.monitorId);
+    const [config, kf] = (await this.redis.hmget(k.meta, 'config', 'kf')) as [string | null, string | null];
+    if (!config || !kf || kf === this.lastKeyframe) {
+      await new Promise((r) => setTimeout(r, KEYFRAME_POLL_MS));
+      return;
+    }
+    this.lastKeyframe = kf;
+    const codec = configFromJson(JSON.parse(config) as CodecConfigJson);
+    if (!this.decoder || this.decoder.config.generation !== codec.generation) await this.openDecoder(codec);
+    await this.consume((await this.redis.xrangeBuffer(k.video, kf, kf)) as Entry[]);
   }
 
   /** From the newest keyframe (with its codec config) through the newest packet. */

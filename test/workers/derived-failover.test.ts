@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { parsePictureSpec, PictureError } from '../../shared/pictures/picture-spec.js';
 import { decodePicture } from '../../shared/pictures/picture.js';
 import { WORKER_NODES_KEY } from '../../shared/redis-keys.js';
+import { metricValue } from '../helpers/metrics.js';
 import type { RedisClient } from '../../shared/redis.js';
 import { spawnZmcast, type ZmcastProcess } from '../helpers/zmcast-process.js';
 import { sleep, until } from '../helpers/wait.js';
@@ -94,5 +95,30 @@ describe('derived picture streams', () => {
       const now = Number((await rig.redis.time())[0]) * 1000;
       return now - Number(newest[0].split('-')[0]) > 2000;
     }, 10_000, 'the stream to stop');
+  });
+
+  it('at or below the keyframe rate decode keyframes only', async () => {
+    const rig = await start([{ id: 3, name: 'Camera', source: 'synthetic:?size=320x180&fps=25&gop=25' }]);
+    await rig.packets(3, 30);
+    await rig.worker();
+    const client = rig.client();
+    const spec = parsePictureSpec({ format: 'jpeg', width: 160 });
+    const [keyframes, full] = [await metricValue('zmcast_worker_decoded_frames_total', { mode: 'keyframe' }), await metricValue('zmcast_worker_decoded_frames_total', { mode: 'full' })];
+    const key = await client.want(3, spec, 1);
+    const renew = setInterval(() => {
+      client.want(3, spec, 1).catch((err: PictureError) => expect.fail(`want() failed: ${err.message}`));
+    }, 1000);
+    try {
+      await until(async () => (await rig.redis.xlen(key)) >= 3, 20_000, 'three pictures');
+    } finally {
+      clearInterval(renew);
+    }
+    const decoded = (await metricValue('zmcast_worker_decoded_frames_total', { mode: 'keyframe' })) - keyframes;
+    // Three pictures at one a second took about three keyframes, not 75 packets.
+    expect(decoded).toBeGreaterThanOrEqual(3);
+    expect(decoded).toBeLessThanOrEqual(6);
+    expect(await metricValue('zmcast_worker_decoded_frames_total', { mode: 'full' })).toBe(full);
+    const pictures = (await rig.redis.xrangeBuffer(key, '-', '+')) as [Buffer, Buffer[]][];
+    expect(pictures.map(([, f]) => decodePicture(f[1]).width)).toEqual(pictures.map(() => 160));
   });
 });
