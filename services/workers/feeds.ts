@@ -83,7 +83,7 @@ export class Feeds {
     const mode = this.wanted(d) ?? 'keyframe';
     if (d.feed?.mode !== mode) {
       const old = d.feed;
-      d.feed = new MonitorFeed(this.redis, duplicate(this.redis, `zmcast-feed-${monitorId}`), monitorId, mode);
+      d.feed = new MonitorFeed(this.redis, () => duplicate(this.redis, `zmcast-feed-${monitorId}`), monitorId, mode);
       // oxlint-disable-next-line typescript/no-floating-promises -- stop() never rejects: it only disconnects and awaits the loop
       if (old) void old.stop();
     }

@@ -40,11 +40,12 @@ export class MonitorFeed {
   private failure: PictureError | null = null;
   /** Keyframe mode: the stream id of the last keyframe read. */
   private lastKeyframe: string | null = null;
+  private reader: RedisClient | null = null;
 
   constructor(
     private readonly redis: RedisClient,
-    /** A connection of its own: the feed blocks on it. */
-    private readonly reader: RedisClient,
+    /** Makes a connection of the feed's own to block on (full mode only: keyframe mode polls on `redis`). */
+    private readonly connect: () => RedisClient,
     readonly monitorId: number,
     readonly mode: FeedMode,
   ) {
@@ -85,7 +86,7 @@ export class MonitorFeed {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    this.reader.disconnect();
+    this.reader?.disconnect();
     await this.loop;
     this.decoder?.close();
     this.decoder = null;
@@ -102,6 +103,7 @@ export class MonitorFeed {
           continue;
         }
         if (this.lastId === '0-0') await this.startAtKeyframe();
+        this.reader ??= this.connect();
         const reply = (await this.reader.xreadBuffer('COUNT', 100, 'BLOCK', BLOCK_MS, 'STREAMS', monitorKeys(this.monitorId).video, this.lastId)) as
           | [Buffer, Entry[]][]
           | null;

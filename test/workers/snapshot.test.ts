@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import sharp from 'sharp';
-import { decodeHeader } from '../../shared/packet.js';
+import { decodeHeader, encodePacket } from '../../shared/packet.js';
 import { parsePictureSpec, PictureError } from '../../shared/pictures/picture-spec.js';
-import { monitorKeys } from '../../shared/redis-keys.js';
+import { monitorKeys, MONITORS_KEY } from '../../shared/redis-keys.js';
 import { metricValue } from '../helpers/metrics.js';
 import { expectTestPattern, i420Pixel, type Rgb } from './test-pattern.js';
 import { pictureRig } from './picture-rig.js';
@@ -105,6 +105,23 @@ describe('snapshot errors come in bounded time', () => {
     expect((await rejection(client.snapshot(99, spec))).code).toBe('unknown_monitor');
     await rig.redis.sadd('zmcast:monitors', '6');
     expect((await rejection(client.snapshot(6, spec))).code).toBe('camera_down');
+  });
+
+  it('a codec no worker can decode gets unsupported_codec', async () => {
+    const rig = await start([camera(7)]);
+    await rig.worker();
+    // A monitor as capture would publish it, of a codec this build has no decoder for.
+    const k = monitorKeys(8);
+    const config = { codec: 'vp9', codec_string: 'vp09.00.10.08', width: 320, height: 240, extradata: '', generation: 1 };
+    const packet = encodePacket({ keyframe: true, monitorId: 8, generation: 1, sequence: 0, captureTime: Date.now(), pts: 0n, dts: 0n, duration: 40_000, data: Buffer.alloc(64, 1) });
+    const id = await rig.redis.xadd(k.video, '*', 'p', packet);
+    await rig.redis.hset(k.meta, 'config', JSON.stringify(config), 'kf', id!);
+    await rig.redis.sadd(MONITORS_KEY, '8');
+
+    const t0 = Date.now();
+    const err = await rejection(rig.client().snapshot(8, parsePictureSpec({ format: 'jpeg' })));
+    expect([err.code, err.message]).toEqual(['unsupported_codec', 'no decoder for vp9 in this worker']);
+    expect(Date.now() - t0).toBeLessThan(3000);
   });
 
   it('refuses absurd sizes and unknown formats, naming the field', () => {
