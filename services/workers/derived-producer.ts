@@ -21,6 +21,15 @@ import type { PictureEncoder } from './picture-encoder.js';
 const STREAM_LENGTH = 16;
 /** How often the producer checks that someone still wants the stream. */
 const WANT_CHECK_MS = 500;
+/** How often the producer looks for a new frame: a picture follows its frame by at most this. */
+const LOOK_MS = 50;
+/**
+ * The least time between two pictures, as a share of 1/fps. Pictures keep to
+ * a schedule of one slot per 1/fps (never above the rate on average), but one
+ * that comes late may be followed sooner, so frames arriving with jitter at
+ * the picture rate (keyframes at 1 fps) are each shown, not every other one.
+ */
+const MIN_GAP = 0.5;
 const log = logger('derived-producer');
 
 export class DerivedProducer {
@@ -35,27 +44,30 @@ export class DerivedProducer {
     const hold = this.feeds.hold(monitorId, mode);
     this.m.derivedStreams.inc();
     log.info('derived stream started', { monitor: monitorId, variant: keys.stream, mode });
-    const tickMs = 1000 / fps;
+    const intervalMs = 1000 / fps;
     let last = '';
+    /** When the next picture may go. */
+    let due = Date.now();
     let checkedAt = 0;
     try {
       while (!stop.aborted) {
-        const tickStart = Date.now();
-        if (tickStart - checkedAt >= WANT_CHECK_MS) {
+        const now = Date.now();
+        if (now - checkedAt >= WANT_CHECK_MS) {
           if (!(await this.redis.exists(keys.want))) break;
-          checkedAt = tickStart;
+          checkedAt = now;
         }
         const feed = hold.feed();
         const info = feed.latestInfo;
         const id = info && `${info.generation}.${info.sequence}`;
-        const frame = id && id !== last ? feed.takeLatest() : null;
+        const frame = id && id !== last && now >= due ? feed.takeLatest() : null;
         if (frame) {
           last = `${frame.generation}.${frame.sequence}`;
+          due = Math.max(due + intervalMs, now + intervalMs * MIN_GAP);
           const picture = await this.encoder.encode(monitorId, frame, spec).finally(() => frame.frame.free());
           await this.redis.xadd(keys.stream, 'MAXLEN', '~', STREAM_LENGTH, '*', 'p', encodePicture(picture));
           this.m.pictures.inc({ source: 'derived' });
         }
-        await sleep(Math.max(1, tickMs - (Date.now() - tickStart)), stop);
+        await sleep(Math.min(LOOK_MS, Math.max(1, due - Date.now())), stop);
       }
     } finally {
       hold.release();
