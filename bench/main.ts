@@ -1,6 +1,7 @@
 /**
  * `npm run bench -- [scenario…] [--seconds N] [--size BYTES] [--gop N] [--viewers 10,100,…]
  *                     [--baselines 100,500,…] [--edges 1,2] [--idle N] [--profile] [--full]`
+ * `npm run bench -- pictures` (cost per picture, monitors per worker core, snapshot latency beside ffmpeg per request)
  * `npm run bench -- soak [--minutes 30] [--viewers 500] [--churn-per-second 5] [--monitors 4] [--fps 25] [--size BYTES]`
  *
  * Scenarios: fanout, first-frame, capture-density, idle, slow (all of them,
@@ -9,7 +10,7 @@
  * the machine's limit for any Node edge). `--edges N` (or a list) runs each
  * fan-out point with N edge processes sharing the viewers; such a run goes to
  * fanout-edges.json so the single-edge table stays. `soak` runs only when named (30 min by
- * default) and exits non-zero when its verdict fails. Results go to bench/results/*.json;
+ * default) and exits non-zero when its verdict fails; `pictures` also runs only when named. Results go to bench/results/*.json;
  * `plot` redraws docs/performance-fanout.svg from bench/results/fanout.json.
  */
 import { parseArgs } from 'node:util';
@@ -19,6 +20,7 @@ import { idle } from './scenarios/idle.js';
 import { slow } from './scenarios/slow.js';
 import { captureDensity } from './scenarios/capture-density.js';
 import { soak } from './scenarios/soak.js';
+import { pictures } from './scenarios/pictures.js';
 import { plot, soakTable } from './report.js';
 import { RESULTS_DIR, writeResult } from './lib/results.js';
 import { describeMachine } from './lib/proc.js';
@@ -26,7 +28,7 @@ import type { BenchOptions } from './scenarios/options.js';
 
 const SCENARIOS = ['fanout', 'first-frame', 'capture-density', 'idle', 'slow'] as const;
 /** Known, but run only when named. */
-const ON_REQUEST = ['soak'] as const;
+const ON_REQUEST = ['soak', 'pictures'] as const;
 type Scenario = (typeof SCENARIOS)[number] | (typeof ON_REQUEST)[number];
 const KNOWN: readonly string[] = [...SCENARIOS, ...ON_REQUEST];
 
@@ -108,6 +110,7 @@ async function main(argv: string[]): Promise<number> {
         results = r;
         break;
       }
+      case 'pictures': results = await pictures(o); break;
       case 'plot': o.log(`  wrote ${plot(o.resultsDir).join(', ')}`); continue;
     }
     // A run with several edge processes gets its own file: the single-edge fan-out table and plot stay as they are.

@@ -12,6 +12,7 @@ import { createAuthenticator, hashPassword, mintToken } from '../shared/auth/ind
 import { ZmDatabase, zmDbSettings, zmServerIdentity, zmVariables } from '../shared/zoneminder/index.js';
 import { EdgeServer } from '../services/edge/edge-server.js';
 import { CaptureService } from '../services/capture/capture-service.js';
+import { WorkerService } from '../services/workers/worker-service.js';
 import { ZmMonitorSource } from '../services/capture/zm-monitor-source.js';
 import { serveMetrics } from '../shared/metrics-server.js';
 import { readSecret } from './read-secret.js';
@@ -21,7 +22,7 @@ const USAGE = `zmcast — live view for camera clusters
 
 Usage:
   zmcast demo    [--port P] [--monitors N] [--auth MODE] [--zm-conf PATH] [--config FILE]
-                 capture + edge on N synthetic cameras (default 4), edge on P (default 8080);
+                 capture + edge + picture worker on N synthetic cameras (default 4), edge on P (default 8080);
                  Redis from REDIS_URL, else 127.0.0.1:6379, else a private redis-server;
                  auth off (mode none) unless --auth, ZMCAST_AUTH_MODE or the config file choose one
   zmcast capture [--monitors "1=rtsp://cam/stream,2=synthetic:"] [--auth MODE] [--zm-conf PATH]
@@ -29,6 +30,9 @@ Usage:
                  with --auth zoneminder: the monitors ZoneMinder captures on this server, from its
                  Monitors table, re-read every --zm-refresh seconds (capture.zmRefreshMs, default 30)
   zmcast edge    [--port P] [--auth MODE] [--zm-conf PATH] [--config FILE]
+  zmcast worker  [--config FILE]
+                 picture worker: snapshots and derived JPEG/raw streams for edges (BullMQ queues
+                 in Redis); run one or more anywhere, /metrics on workers.metricsPort
   zmcast watch   URL[,URL...] --monitor N [--out FILE|-] [--duration SECONDS] [--token-file FILE | --token T] [--quiet]
                  writes the camera's codec (Annex-B H.264/H.265) to FILE or stdout; reconnects by itself
                  (backoff with jitter, the next URL on each attempt) and stops on refused credentials;
@@ -96,15 +100,17 @@ async function main(argv: string[]): Promise<number> {
       // The demo is for trying zmcast out: no credentials (said loudly at start and on /readyz),
       // unless the operator chose a mode by flag, environment or config file.
       if (values.auth === undefined && !authModeChosen(values.config, process.env)) overrides.auth = { ...overrides.auth, mode: 'none' };
-      return runServices(() => loadConfig({ file: values.config, overrides }), { capture: true, edge: true, demo: true });
+      return runServices(() => loadConfig({ file: values.config, overrides }), { capture: true, edge: true, worker: true, demo: true });
     }
     case 'capture': {
       if (values.monitors !== undefined) overrides.capture = { monitors: values.monitors as unknown as Config['capture']['monitors'] };
       if (values['zm-refresh'] !== undefined) overrides.capture = { ...overrides.capture, zmRefreshMs: seconds('--zm-refresh', values['zm-refresh'], 1, 86_400) * 1000 };
-      return runServices(() => loadConfig({ file: values.config, overrides }), { capture: true, edge: false, demo: false });
+      return runServices(() => loadConfig({ file: values.config, overrides }), { capture: true, edge: false, worker: false, demo: false });
     }
     case 'edge':
-      return runServices(() => loadConfig({ file: values.config, overrides }), { capture: false, edge: true, demo: false });
+      return runServices(() => loadConfig({ file: values.config, overrides }), { capture: false, edge: true, worker: false, demo: false });
+    case 'worker':
+      return runServices(() => loadConfig({ file: values.config, overrides }), { capture: false, edge: false, worker: true, demo: false });
     case 'token':
       return token(values.user, values.ttl, values.config);
     case 'hash-password':
@@ -119,6 +125,7 @@ const COMMAND_OPTIONS: Record<string, string[]> = {
   demo: ['port', 'monitors', 'auth', 'zm-conf', 'config'],
   capture: ['monitors', 'auth', 'zm-conf', 'zm-refresh', 'config'],
   edge: ['port', 'auth', 'zm-conf', 'config'],
+  worker: ['config'],
   watch: ['monitor', 'out', 'duration', 'token', 'token-file', 'quiet'],
   token: ['user', 'ttl', 'config'],
   'hash-password': [],
@@ -229,7 +236,7 @@ async function hashPasswordCommand(): Promise<number> {
 /** `load` reads the configuration; it runs at start and again on SIGHUP. */
 async function runServices(
   load: () => Config,
-  what: { capture: boolean; edge: boolean; demo: boolean },
+  what: { capture: boolean; edge: boolean; worker: boolean; demo: boolean },
 ): Promise<number> {
   const config = load();
   setLogLevel(config.log.level);
@@ -260,6 +267,8 @@ async function runServices(
   process.on('SIGHUP', reload);
   if (what.capture && !fromZoneMinder && config.capture.monitors.length === 0) log.warn('no monitors configured (ZMCAST_MONITORS or --monitors)');
   await capture?.start();
+  const worker = what.worker ? new WorkerService(redis, config.workers) : null;
+  await worker?.start();
   let zmdb: ZmDatabase | null = null;
   let zmMonitors: ZmMonitorSource | null = null;
   if (capture && fromZoneMinder) {
@@ -277,10 +286,13 @@ async function runServices(
   const admin = adminPort === null ? null : `${config.edge.adminHost}:${adminPort}`;
   // Without an edge in this process, capture still needs a /metrics of its own.
   const metrics = capture && !edge && config.capture.metricsPort > 0 ? await serveMetrics(config.capture.metricsPort, config.edge.host) : null;
+  // A worker alone serves its own; beside an edge or capture, theirs include the worker's metrics (one registry).
+  const workerMetricsServer = worker && !edge && !capture && config.workers.metricsPort > 0 ? await serveMetrics(config.workers.metricsPort, config.edge.host) : null;
   log.info('started', {
     redis: redactUrl(located.url), redis_source: located.how, auth: config.auth.mode,
     capture: capture?.monitorIds.length ?? 0, monitors_from: capture ? (fromZoneMinder ? 'zoneminder' : 'config') : undefined, edge_port: port,
     edge_admin: edge ? admin ?? 'off' : undefined,
+    worker: worker ? worker.node : undefined, worker_metrics_port: workerMetricsServer ? config.workers.metricsPort : undefined,
   });
   if (what.demo && port !== null) printDemoHelp(port, admin, config.capture.monitors.map((m) => m.id), located.how === 'spawned' ? located.url : null);
 
@@ -298,6 +310,8 @@ async function runServices(
   await edge?.close();
   await auth?.close();
   metrics?.close();
+  workerMetricsServer?.close();
+  await worker?.stop();
   await zmMonitors?.close();
   await capture?.stop();
   await zmdb?.close();
@@ -325,6 +339,8 @@ zmcast demo is running: ${monitors.length} synthetic cameras, edge on ${base}${p
     npx zmcast watch ${base} --monitor ${monitors[0]} --out - | ffplay -f h264 -
   Monitors:
     curl ${base}/monitors
+  A snapshot of monitor ${monitors[0]} (JPEG, made by the demo's picture worker):
+    curl -o monitor${monitors[0]}.jpg ${base}/monitors/${monitors[0]}/snapshot.jpg
   Metrics and detailed readiness (the admin listener, edge.adminHost:edge.adminPort):
     ${metrics}
   WebSocket endpoints: ws://localhost:${port}/ws  and  ws://localhost:${port}/monitors/<id>/ws (ZoneMinder draft)

@@ -121,6 +121,18 @@ export interface Config {
     /** A monitor's capture lease lives this long unless renewed (every fifth of it): the failover time after kill -9. */
     leaseTtlMs: number;
   };
+  workers: {
+    /** Snapshot jobs one worker process runs at once. */
+    concurrency: number;
+    /** Derived picture streams one worker process produces at most. */
+    maxDerived: number;
+    /** A warm decoder stops this long after its last use. */
+    idleStopMs: number;
+    /** Job lock and heartbeat lifetime: a dead worker's derived streams move on within about 1.5× this. */
+    lockMs: number;
+    /** Port of /metrics when the worker runs without an edge in the same process; 0 turns it off. */
+    metricsPort: number;
+  };
   /** fullHoldSeconds: after Redis refused a write for lack of memory, keep one GOP per monitor this long. */
   retention: { gops: number; seconds: number; maxEntries: number; events: number; fullHoldSeconds: number };
   log: { level: 'debug' | 'info' | 'warn' | 'error' };
@@ -312,6 +324,13 @@ const SCHEMA = {
     metricsPort: f('ZMCAST_CAPTURE_METRICS_PORT', 9464, int(0, 65535)),
     zmRefreshMs: f('ZMCAST_CAPTURE_ZM_REFRESH_MS', 30_000, int(1000, 86_400_000)),
     leaseTtlMs: f('ZMCAST_CAPTURE_LEASE_TTL_MS', 5000, int(500, 600_000)),
+  },
+  workers: {
+    concurrency: f('ZMCAST_WORKER_CONCURRENCY', 4, int(1, 256)),
+    maxDerived: f('ZMCAST_WORKER_MAX_DERIVED', 500, int(1, 100_000)),
+    idleStopMs: f('ZMCAST_WORKER_IDLE_STOP_MS', 5000, int(100, 600_000)),
+    lockMs: f('ZMCAST_WORKER_LOCK_MS', 3000, int(1000, 600_000)),
+    metricsPort: f('ZMCAST_WORKER_METRICS_PORT', 9466, int(0, 65535)),
   },
   retention: {
     gops: f('ZMCAST_RETENTION_GOPS', 3, int(1, 1000)),

@@ -86,3 +86,24 @@ export const authMetrics = once(() => ({
   optionReloads: new Counter({ name: 'zmcast_auth_zm_option_reloads_total', help: 'Re-reads of the ZoneMinder Config table', labelNames: ['result'], registers: [registry] }),
   passwordChecks: new Gauge({ name: 'zmcast_auth_password_checks_pending', help: 'bcrypt checks running or queued', registers: [registry] }),
 }));
+
+const PICTURE_BUCKETS = [0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.125, 0.25, 0.5, 1];
+
+/** Picture workers: queues, decoders, encoders, derived streams. */
+export const workerMetrics = once(() => ({
+  queueJobs: new Gauge({ name: 'zmcast_worker_queue_jobs', help: 'Jobs per picture queue and state (waiting, active, failed, delayed)', labelNames: ['queue', 'state'], registers: [registry] }),
+  decodeSeconds: new Histogram({ name: 'zmcast_worker_decode_seconds', help: 'Time to decode one video packet', labelNames: ['codec', 'mode'], buckets: PICTURE_BUCKETS, registers: [registry] }),
+  decodedFrames: new Counter({ name: 'zmcast_worker_decoded_frames_total', help: 'Video packets decoded, by mode: keyframe (keyframes only) or full (every packet, warm decoder)', labelNames: ['mode'], registers: [registry] }),
+  encodeSeconds: new Histogram({ name: 'zmcast_worker_encode_seconds', help: 'Time to scale and encode one picture', labelNames: ['format'], buckets: PICTURE_BUCKETS, registers: [registry] }),
+  pictures: new Counter({ name: 'zmcast_worker_pictures_total', help: 'Pictures made, for snapshots (one per coalesced request group) or derived streams', labelNames: ['source'], registers: [registry] }),
+  snapshotErrors: new Counter({ name: 'zmcast_worker_snapshot_errors_total', help: 'Snapshot jobs failed, by error code', labelNames: ['code'], registers: [registry] }),
+  warmDecoders: new Gauge({ name: 'zmcast_worker_warm_decoders', help: 'Monitors this worker keeps a decoder running for, by mode', labelNames: ['mode'], registers: [registry] }),
+  derivedStreams: new Gauge({ name: 'zmcast_worker_derived_streams', help: 'Derived picture streams this worker produces', registers: [registry] }),
+}));
+
+/** The picture client (in edges): requests and how many were served by another request's work. */
+export const pictureClientMetrics = once(() => ({
+  requests: new Counter({ name: 'zmcast_pictures_requests_total', help: 'Snapshot requests, by result (ok or error code)', labelNames: ['result'], registers: [registry] }),
+  coalesced: new Counter({ name: 'zmcast_pictures_coalesced_total', help: 'Snapshot requests served without a job of their own: from the cache, or by joining a job in flight', labelNames: ['how'], registers: [registry] }),
+  latency: new Histogram({ name: 'zmcast_pictures_snapshot_seconds', help: 'Snapshot request to picture', buckets: LATENCY_BUCKETS, registers: [registry] }),
+}));

@@ -6,7 +6,7 @@
  * Layout (little-endian), HEADER_BYTES then the codec payload:
  *   0  u8  magic 0x5a ('Z')
  *   1  u8  version (1)
- *   2  u8  kind (1 = video)
+ *   2  u8  kind (1 = video, 2 = picture: the bytes of the `image`/`stream` metadata text frame just before)
  *   3  u8  flags (bit 0 = keyframe, bit 1 = the monitor's sub-stream)
  *   4  u32 monitor id
  *   8  u32 generation (bumped on reconnect or codec change)
@@ -23,6 +23,8 @@ export const NO_TIMESTAMP = -(2n ** 63n);
 
 export enum PacketKind {
   Video = 1,
+  /** A JPEG or raw picture on `/ws`; its format, size and strides are in the metadata frame sent just before. */
+  Picture = 2,
 }
 
 const FLAG_KEYFRAME = 1;

@@ -11,19 +11,39 @@ export type { Quality };
 
 export const PROTOCOL_VERSION = 1;
 
-export type Topic = 'status' | 'events' | 'stream';
+export type Topic = 'status' | 'events' | 'stream' | 'image';
 /** `auto` (a zmcast addition) means whatever codec the camera sends. */
 export type StreamCodec = VideoCodec | 'mjpeg' | 'auto';
 
 export const STATUS_INTERVAL = { min: 100, max: 60_000, default: 1000 } as const;
+/** Pictures of an `image` subscription or an MJPEG stream: the same bounds as status pushes. */
+export const PICTURE_INTERVAL = STATUS_INTERVAL;
+
+/**
+ * What a client asked of a picture, as sent: checked by the edge with the
+ * workers' parsePictureSpec (shared/pictures), whose errors name the bad field.
+ */
+export interface PictureRequest {
+  format: string;
+  width?: unknown;
+  height?: unknown;
+  quality?: unknown;
+}
 
 export type Command =
   | { command: 'status'; monitorId: number; requestId?: RequestId }
-  | { command: 'image'; monitorId: number; format: string; requestId?: RequestId }
-  | { command: 'stream'; monitorId: number; codec: StreamCodec; requestId?: RequestId }
+  | { command: 'image'; monitorId: number; format: string; picture: PictureRequest; requestId?: RequestId }
+  | { command: 'stream'; monitorId: number; codec: StreamCodec; picture: PictureRequest; requestId?: RequestId }
   | { command: 'subscribe'; monitorId: number; topic: 'status'; intervalMs: number; requestId?: RequestId }
   | { command: 'subscribe'; monitorId: number; topic: 'events'; since?: string; epoch?: string; requestId?: RequestId }
-  | { command: 'subscribe'; monitorId: number; topic: 'stream'; codec: StreamCodec; quality: Quality; keyframesOnly: boolean; requestId?: RequestId }
+  | {
+    command: 'subscribe'; monitorId: number; topic: 'stream'; codec: StreamCodec;
+    /** Passthrough codecs: which of the monitor's streams, and whether only keyframes. */
+    quality: Quality; keyframesOnly: boolean;
+    /** mjpeg: the pictures' rate and spec. */
+    intervalMs: number; picture: PictureRequest; requestId?: RequestId;
+  }
+  | { command: 'subscribe'; monitorId: number; topic: 'image'; intervalMs: number; picture: PictureRequest; requestId?: RequestId }
   | { command: 'unsubscribe'; monitorId: number; topic: Topic; requestId?: RequestId }
   | { command: 'ping'; requestId?: RequestId };
 
@@ -46,6 +66,12 @@ export const ErrorCode = {
   AuthFailed: 'auth_failed',
   UnsupportedCodec: 'unsupported_codec',
   ImageUnavailable: 'image_unavailable',
+  /** A picture was asked of a monitor whose camera is not delivering video. */
+  CameraDown: 'camera_down',
+  /** The workers are too busy (or none runs) to make the picture; try again. */
+  Overloaded: 'overloaded',
+  /** No picture came within the edge's bound. */
+  Timeout: 'timeout',
   RateLimited: 'rate_limited',
   TooManySubscriptions: 'too_many_subscriptions',
   EventsExpired: 'events_expired',
@@ -94,7 +120,7 @@ export class ProtocolError extends Error {
   }
 }
 
-const TOPICS: readonly string[] = ['status', 'events', 'stream'];
+const TOPICS: readonly string[] = ['status', 'events', 'stream', 'image'];
 const STREAM_CODECS: readonly string[] = ['h264', 'h265', 'av1', 'mjpeg', 'auto'];
 
 /**
@@ -134,10 +160,12 @@ export function toCommand(msg: unknown, monitorId?: number): Command {
   switch (m.command) {
     case 'status':
       return { command: 'status', monitorId: target, requestId };
-    case 'image':
-      return { command: 'image', monitorId: target, format: readString(m.format, 'format', 'jpeg', fail), requestId };
+    case 'image': {
+      const picture = readPicture(m, readString(m.format, 'format', 'jpeg', fail));
+      return { command: 'image', monitorId: target, format: picture.format, picture, requestId };
+    }
     case 'stream':
-      return { command: 'stream', monitorId: target, codec: readCodec(m.codec, fail), requestId };
+      return { command: 'stream', monitorId: target, codec: readCodec(m.codec, fail), picture: readPicture(m, 'jpeg'), requestId };
   }
   if (m.topic === undefined || m.topic === null || m.topic === '') fail(ErrorCode.MissingTopic, ZmMessage.MissingTopic);
   if (typeof m.topic !== 'string' || !TOPICS.includes(m.topic)) fail(ErrorCode.UnknownTopic, ZmMessage.UnsupportedTopic);
@@ -158,8 +186,18 @@ export function toCommand(msg: unknown, monitorId?: number): Command {
       since: (m.since as string | undefined) ?? undefined, epoch: (m.epoch as string | undefined) ?? undefined, requestId,
     };
   }
+  if (topic === 'image') {
+    const picture = readPicture(m, readString(m.format, 'format', 'jpeg', fail));
+    return { command: 'subscribe', monitorId: target, topic, intervalMs: readPictureInterval(m, fail), picture, requestId };
+  }
+  const codec = readCodec(m.codec, fail);
+  if (codec === 'mjpeg') {
+    // A number is the JPEG quality; "main"/"sub" names a video stream, which pictures do not take.
+    const picture = readPicture({ ...m, quality: typeof m.quality === 'string' ? undefined : m.quality }, 'jpeg');
+    return { command: 'subscribe', monitorId: target, topic: 'stream', codec, quality: 'main', keyframesOnly: false, intervalMs: readPictureInterval(m, fail), picture, requestId };
+  }
   return {
-    command: 'subscribe', monitorId: target, topic: 'stream', codec: readCodec(m.codec, fail),
+    command: 'subscribe', monitorId: target, topic: 'stream', codec, intervalMs: 0, picture: { format: 'jpeg' },
     quality: readQuality(m.quality, fail), keyframesOnly: readFlag(m.keyframes_only, 'keyframes_only', fail), requestId,
   };
 }
@@ -175,6 +213,20 @@ function readFlag(v: unknown, name: string, fail: (c: ErrorCode, m: string) => n
   if (v === undefined || v === null) return false;
   if (typeof v !== 'boolean') return fail(ErrorCode.BadRequest, `${name} must be true or false`);
   return v;
+}
+
+/** Size and quality go to the workers' checks as given: they name the bad field. */
+function readPicture(m: Record<string, unknown>, format: string): PictureRequest {
+  return { format, width: m.width ?? undefined, height: m.height ?? undefined, quality: m.quality ?? undefined };
+}
+
+/** `interval_ms` (the draft's), or `max_fps` (zmcast) as its inverse; clamped like status intervals. */
+function readPictureInterval(m: Record<string, unknown>, fail: (c: ErrorCode, msg: string) => never): number {
+  if (m.max_fps !== undefined && m.max_fps !== null && m.interval_ms === undefined) {
+    if (typeof m.max_fps !== 'number' || !Number.isFinite(m.max_fps) || m.max_fps <= 0) return fail(ErrorCode.BadRequest, 'max_fps must be a positive number');
+    return readInterval(1000 / m.max_fps, fail);
+  }
+  return readInterval(m.interval_ms, fail);
 }
 
 function readRequestId(v: unknown): RequestId | undefined {
@@ -369,6 +421,8 @@ export interface PayloadMeta {
   generation: number;
   capture_time: number;
   pts_us: number | null;
+  /** Pictures: bytes per row of every plane ([rgba] or [Y, U, V]); `line_size` is the first. */
+  line_sizes?: number[];
 }
 
 export type Reply = AckReply | StatusReply | EventReply | ErrorReply | CodecReply | DroppedReply | HelloReply | PayloadMeta | AuthReply | AuthExpiringReply;

@@ -68,3 +68,28 @@ export function monitorKeys(monitorId: number, quality: Quality = 'main'): Monit
     fence: `${base}:fence`,
   };
 }
+
+/** Keys of one picture variant of a monitor (a spec, and for derived streams its rate), in the monitor's slot. */
+export interface PictureKeys {
+  /** String with a short TTL: the newest picture of this variant (encodePicture bytes). */
+  latest: string;
+  /** String with a TTL: the id of the job making this variant now; requests join it. */
+  pending: string;
+  /** Capped stream of pictures (field `p`), appended by the one producer of a derived stream. */
+  stream: string;
+  /** String with a TTL: set by every want() of a derived stream; the producer stops once it is gone. */
+  want: string;
+}
+
+export function pictureKeys(monitorId: number, variant: string): PictureKeys {
+  if (!Number.isInteger(monitorId) || monitorId < 0) throw new RangeError(`bad monitor id: ${monitorId}`);
+  if (!/^[a-z0-9.-]+$/i.test(variant)) throw new RangeError(`bad picture variant: ${variant}`);
+  const base = `${PREFIX}:${monitorTag(monitorId)}:pic:${variant}`;
+  return { latest: `${base}:latest`, pending: `${base}:pending`, stream: `${base}:stream`, want: `${base}:want` };
+}
+
+/** BullMQ's key prefix: one hash tag, so each queue's keys share a Cluster slot. */
+export const QUEUE_PREFIX = `{${PREFIX}}`;
+
+/** Sorted set of live picture workers (score: when their heartbeat expires, ms). */
+export const WORKER_NODES_KEY = `${PREFIX}:worker-nodes`;

@@ -8,8 +8,9 @@ import type { Socket } from 'node:net';
 import type { WebSocket, RawData } from 'ws';
 import {
   CloseCode, ErrorCode, ProtocolError, ZmMessage, errorReply, parseMessage, toCommand,
-  type AckReply, type Command, type Quality, type Reply, type RequestId, type Topic,
+  type AckReply, type Command, type PictureRequest, type Quality, type Reply, type RequestId, type Topic,
 } from '../../shared/protocol.js';
+import { parsePictureSpec, type PictureSpec } from '../../shared/pictures/picture-spec.js';
 import { isAuthMessage } from '../../shared/auth/index.js';
 import { configToJson } from '../../shared/codec.js';
 import { edgeMetrics } from '../../shared/metrics.js';
@@ -21,6 +22,10 @@ import { writeFrames, type Frame } from './frame.js';
 import { SendBudget, type SendLimits } from './send-budget.js';
 import { latestKeyframe } from './one-shot.js';
 import { SessionAuth } from './session-auth.js';
+import type { PictureHub } from './picture-channel.js';
+import { PictureSubscription } from './picture-subscription.js';
+import { CachedPicture, type PictureKind } from './cached-picture.js';
+import { pictureProtocolError } from './picture-errors.js';
 
 export interface SessionLimits extends SendLimits {
   maxSubscriptions: number;
@@ -47,6 +52,8 @@ export class ClientSession implements Outlet {
   auth!: SessionAuth;
   private closed = false;
   private queue: Promise<void> = Promise.resolve();
+  /** Commands queued or running: bounded, since one-shot pictures may each take up to their 3 s deadline. */
+  private waiting = 0;
   private readonly m = edgeMetrics();
   readonly budget: SendBudget;
 
@@ -54,6 +61,7 @@ export class ClientSession implements Outlet {
     private readonly ws: WebSocket,
     private readonly socket: Socket,
     private readonly hub: Hub,
+    private readonly pictures: PictureHub,
     readonly format: WireFormat,
     private readonly limits: SessionLimits,
     /** Set on `/monitors/:id/ws`: the monitor every command is about. */
@@ -126,8 +134,14 @@ export class ClientSession implements Outlet {
   private onMessage(data: RawData, isBinary: boolean): void {
     if (this.closed) return;
     if (!this.takeToken(isBinary ? undefined : data)) return;
+    if (this.waiting >= this.limits.commandsPerSecond * 2) {
+      this.m.refused.inc({ reason: 'commands_waiting' });
+      this.fail(new ProtocolError(ErrorCode.RateLimited, `More than ${this.limits.commandsPerSecond * 2} commands waiting for an answer`, requestIdOf(isBinary ? undefined : data)));
+      return;
+    }
+    this.waiting++;
     // Commands run one after another so replies come back in the order asked.
-    this.queue = this.queue.then(() => this.handle(data, isBinary)).catch((err) => this.fail(err));
+    this.queue = this.queue.then(() => this.handle(data, isBinary)).catch((err) => this.fail(err)).finally(() => this.waiting--);
   }
 
   private async handle(data: RawData, isBinary: boolean): Promise<void> {
@@ -201,9 +215,11 @@ export class ClientSession implements Outlet {
         return;
       }
       case 'image':
-        throw new ProtocolError(ErrorCode.ImageUnavailable, ZmMessage.ImageUnavailable, requestId, monitorId);
+        await this.image(monitorId, cmd.picture, 'image', requestId);
+        return;
       case 'stream':
-        await this.oneShot(monitorId, cmd.codec, requestId);
+        if (cmd.codec === 'mjpeg') await this.image(monitorId, cmd.picture, 'stream', requestId);
+        else await this.oneShot(monitorId, cmd.codec, requestId);
         return;
       case 'unsubscribe':
         this.subs.get(`${cmd.topic}:${monitorId}`)?.close();
@@ -220,6 +236,15 @@ export class ClientSession implements Outlet {
     const key = `${cmd.topic}:${monitorId}`;
     if (!this.subs.has(key) && this.subs.size >= this.limits.maxSubscriptions) {
       throw new ProtocolError(ErrorCode.TooManySubscriptions, `At most ${this.limits.maxSubscriptions} subscriptions per connection`, requestId, monitorId);
+    }
+    if (cmd.topic === 'image' || (cmd.topic === 'stream' && cmd.codec === 'mjpeg')) {
+      const kind: PictureKind = cmd.topic === 'image' ? 'image' : 'stream';
+      const spec = this.pictureSpec(cmd.picture, kind, monitorId, requestId);
+      this.subs.get(key)?.close();
+      this.subs.delete(key);
+      this.ack('subscribe', cmd.topic, cmd.intervalMs, monitorId, requestId);
+      this.subs.set(key, this.pictureSubscription(monitorId, spec, cmd.intervalMs, kind, requestId));
+      return;
     }
     // One stream subscription per monitor: another quality replaces it (old packets stop before the new codec reply).
     let quality: Quality = 'main';
@@ -304,11 +329,49 @@ export class ClientSession implements Outlet {
     };
   }
 
+  /**
+   * Pictures at `intervalMs`, from the edge's one channel for this monitor,
+   * spec and rate: the workers decode once for every viewer of the cluster.
+   */
+  private pictureSubscription(monitorId: number, spec: PictureSpec, intervalMs: number, kind: PictureKind, requestId?: RequestId): Subscription {
+    const use = this.pictures.acquire(monitorId, spec, fpsOf(intervalMs));
+    const sub = new PictureSubscription(this, monitorId, kind, this.format === 'zoneminder' ? requestId : undefined);
+    use.channel.add(sub);
+    return {
+      monitorId,
+      close: () => {
+        use.channel.remove(sub);
+        use.release();
+      },
+    };
+  }
+
+  /** One picture now (`image`, or `stream` with codec mjpeg): answered or refused within the snapshot bound. */
+  private async image(monitorId: number, request: PictureRequest, kind: PictureKind, requestId?: RequestId): Promise<void> {
+    const spec = this.pictureSpec(request, kind, monitorId, requestId);
+    let picture;
+    try {
+      picture = await this.pictures.snapshot(monitorId, spec);
+    } catch (err) {
+      throw pictureProtocolError(err, kind, monitorId, requestId);
+    }
+    this.mayView(monitorId, requestId);
+    this.sendFrames(new CachedPicture(picture).frames(this.format, kind, requestId));
+  }
+
+  private pictureSpec(request: PictureRequest, kind: PictureKind, monitorId: number, requestId?: RequestId): PictureSpec {
+    try {
+      return parsePictureSpec(request);
+    } catch (err) {
+      throw pictureProtocolError(err, kind, monitorId, requestId);
+    }
+  }
+
   /** Passthrough only: the codec asked for must be the camera's. */
   private async checkCodec(monitorId: number, codec: string, requestId: RequestId | undefined, quality: Quality): Promise<void> {
     if (codec === 'auto') return;
     const config = await this.hub.currentConfig(monitorId, quality);
-    if (codec === 'mjpeg' || (config && config.codec !== codec)) {
+    if (config && config.codec !== codec) {
       throw new ProtocolError(ErrorCode.UnsupportedCodec, ZmMessage.StreamUnavailable, requestId, monitorId);
     }
   }
@@ -317,7 +380,7 @@ export class ClientSession implements Outlet {
   private async oneShot(monitorId: number, codec: string, requestId?: RequestId): Promise<void> {
     const kf = await latestKeyframe(this.hub, monitorId);
     this.mayView(monitorId, requestId);
-    if (!kf || codec === 'mjpeg' || (codec !== 'auto' && kf.config && kf.config.codec !== codec)) {
+    if (!kf || (codec !== 'auto' && kf.config && kf.config.codec !== codec)) {
       throw new ProtocolError(ErrorCode.UnsupportedCodec, ZmMessage.StreamUnavailable, requestId, monitorId);
     }
     if (this.format === 'zoneminder') {
@@ -352,6 +415,11 @@ function requestIdOf(data?: RawData): RequestId | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** Pictures per second of an interval, rounded so that near-equal intervals share one derived stream. */
+function fpsOf(intervalMs: number): number {
+  return Math.round(100_000 / intervalMs) / 100;
 }
 
 function withRequest<T extends object>(reply: T, requestId?: RequestId): T {

@@ -4,6 +4,8 @@
  *   /ws                  zmcast protocol, many monitors per socket
  *   /monitors/:id/ws     ZoneMinder's per-monitor WebSocket draft
  *   /monitors            the monitors the caller may watch (credentials required)
+ *   /monitors/:id/snapshot.jpg, /monitors/:id/mjpeg, …/cgi-bin/nph-zms
+ *                        pictures over HTTP (picture-routes.ts), same credentials
  *   /healthz /readyz     for load balancers: a status and one terse line
  * and, on the admin listener (admin-server.ts), /metrics and the detailed /readyz.
  * Every upgrade is checked before it is accepted: path, Origin, capacity,
@@ -32,6 +34,9 @@ import { createAdminServer } from './admin-server.js';
 import { listMonitors } from './monitor-list.js';
 import { originAllowed } from './origin-check.js';
 import { textReply as reply } from './http-reply.js';
+import { PictureClient } from '../../shared/pictures/picture-client.js';
+import { PictureHub } from './picture-channel.js';
+import { PictureRoutes } from './picture-routes.js';
 
 const log = logger('edge');
 const PER_MONITOR_PATH = /^\/monitors\/(\d{1,9})\/ws$/;
@@ -42,6 +47,8 @@ const REFUSAL_LINGER_MS = 1000;
 export class EdgeServer {
   readonly http: Server;
   readonly hub: Hub;
+  readonly pictures: PictureHub;
+  private readonly pictureRoutes: PictureRoutes;
   private readonly wss: WebSocketServer;
   private readonly sessions = new Set<ClientSession>();
   private readonly alive = new WeakSet<WebSocket>();
@@ -63,6 +70,11 @@ export class EdgeServer {
   ) {
     this.hub = new Hub(redis);
     this.counter = new ConnectionCounter(config.edge);
+    this.pictures = new PictureHub(redis, () => new PictureClient(redis));
+    this.pictureRoutes = new PictureRoutes({
+      auth, directory: this.hub.directory, pictures: this.pictures, currentConfig: (id) => this.hub.currentConfig(id),
+      counter: this.counter, limits: config.edge, revalidateMs: config.auth.revalidateMs,
+    });
     // Compression stays off: video does not compress, and pre-framed writes rely on it.
     this.wss = new WebSocketServer({
       noServer: true,
@@ -135,6 +147,7 @@ export class EdgeServer {
     while (clients.some((ws) => ws.readyState !== ws.CLOSED) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     for (const ws of clients) if (ws.readyState !== ws.CLOSED) ws.terminate();
     await this.hub.stop();
+    await this.pictures.stop();
     this.http.closeAllConnections();
     await closed;
     const admin = this.admin;
@@ -156,6 +169,7 @@ export class EdgeServer {
       return reply(res, problem ? 503 : 200, `${problem ?? 'ready'}\n`);
     }
     if (path === '/monitors') return listMonitors(req, res, url, this.auth, this.hub.directory);
+    if (await this.pictureRoutes.handle(req, res, url)) return;
     const file = this.files.get(path);
     if (file) {
       res.writeHead(200, { 'content-type': file.type, 'content-length': file.body.length, 'cache-control': 'no-cache', ...PAGE_HEADERS });
@@ -171,7 +185,7 @@ export class EdgeServer {
     // One PING at a time, however often the load balancer asks.
     this.pinging ??= this.redis.ping().finally(() => (this.pinging = null));
     if ((await within(this.pinging, READY_PING_MS)) === undefined) return 'redis unreachable';
-    if (!this.hub.checkReaders()) return 'redis reads are stalled';
+    if (!this.hub.checkReaders() || !this.pictures.readersHealthy()) return 'redis reads are stalled';
     return null;
   }
 
@@ -228,7 +242,7 @@ export class EdgeServer {
     socket.setNoDelay(true);
     this.m.connections.inc({ endpoint: format === 'zmcast' ? '/ws' : '/monitors/:id/ws' });
     this.m.clients.inc();
-    const session = new ClientSession(ws, socket, this.hub, format, { ...this.config.edge }, monitorId);
+    const session = new ClientSession(ws, socket, this.hub, this.pictures, format, { ...this.config.edge }, monitorId);
     session.auth = new SessionAuth(this.auth, principal, address, this.config.auth, {
       send: (msg) => session.sendJson(msg),
       close: (code, reason, metric) => session.close(code, reason, metric),

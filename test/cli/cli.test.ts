@@ -70,7 +70,7 @@ describe('zmcast command line', () => {
     const r = run(['--help']);
     expect(r.status).toBe(0);
     for (const word of [
-      'zmcast demo', 'zmcast capture', 'zmcast edge', 'zmcast watch', 'zmcast token', 'zmcast hash-password',
+      'zmcast demo', 'zmcast capture', 'zmcast edge', 'zmcast worker', 'zmcast watch', 'zmcast token', 'zmcast hash-password', 'ZMCAST_WORKER_CONCURRENCY',
       '--auth MODE', '--zm-conf PATH', '--zm-refresh', 'ZMCAST_EDGE_PORT', 'ZMCAST_MONITORS', 'ZMCAST_AUTH_MODE',
     ]) expect(r.stdout).toContain(word);
   });
@@ -109,6 +109,11 @@ describe('zmcast command line', () => {
     expect(logs().find((l) => l.msg === 'started')).toMatchObject({ auth: 'none', capture: 2, edge_admin: `127.0.0.1:${adminPort}` });
     expect(await fetch(`http://127.0.0.1:${adminPort}/readyz`).then((r) => r.text())).toContain('auth: none');
     expect(await fetch(`http://127.0.0.1:${adminPort}/metrics`).then((r) => r.text())).toContain('zmcast_capture_packets_total');
+    // The demo runs a picture worker too: snapshots work out of the box.
+    expect(logs().find((l) => l.msg === 'started')).toHaveProperty('worker');
+    const snapshot = await fetch(`http://127.0.0.1:${port}/monitors/1/snapshot.jpg`);
+    expect([snapshot.status, snapshot.headers.get('content-type')]).toEqual([200, 'image/jpeg']);
+    expect(Buffer.from(await snapshot.arrayBuffer()).subarray(0, 2)).toEqual(Buffer.from([0xff, 0xd8]));
 
     const file = join(mkdtempSync(join(tmpdir(), 'zmcast-watch-')), 'm1.h264');
     const watch = spawnSync(process.execPath, [BIN, 'watch', `http://127.0.0.1:${port}`, '--monitor', '1', '--out', file, '--duration', '3', '--quiet'], {

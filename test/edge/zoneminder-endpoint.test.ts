@@ -87,14 +87,15 @@ describe('ZoneMinder per-monitor endpoint', () => {
     c.send({ command: 'dance' });
     c.send({ command: 'subscribe' });
     c.send({ command: 'subscribe', topic: 'weather' });
-    c.send({ command: 'stream', codec: 'mjpeg' });
     c.send({ command: 'stream', codec: 'h265' });
-    await until(() => c.messages.length >= 6, 5000, 'errors');
+    c.send({ command: 'stream', codec: 'mjpeg' }); // this camera has sent no video: nothing to make a JPEG of
+    c.send({ command: 'image' });
+    await until(() => c.messages.length >= 7, 5000, 'errors');
     expect(c.messages.map((m) => m.text!.message)).toEqual([
       'Missing command', 'Unsupported command', 'Missing topic', 'Unsupported topic',
-      'Unsupported stream codec or payload unavailable', 'Unsupported stream codec or payload unavailable',
+      'Unsupported stream codec or payload unavailable', 'Unable to fetch mjpeg stream payload', 'Unable to fetch image payload',
     ]);
-    expect(c.messages.map((m) => m.text!.code)).toEqual(['missing_command', 'unknown_command', 'missing_topic', 'unknown_topic', 'unsupported_codec', 'unsupported_codec']);
+    expect(c.messages.map((m) => m.text!.code)).toEqual(['missing_command', 'unknown_command', 'missing_topic', 'unknown_topic', 'unsupported_codec', 'camera_down', 'camera_down']);
   });
 
   it('refuses the upgrade for a monitor that does not exist', async () => {

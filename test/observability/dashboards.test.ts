@@ -3,14 +3,16 @@
  * with every label they group by, filter on or print, in what a running
  * capture and edge export on /metrics.
  *
- * The real `zmcast capture` and `zmcast edge` run as their own processes on a
+ * The real `zmcast capture`, `zmcast edge` and `zmcast worker` run as their own processes on a
  * private Redis (this file pauses it, fills it and cuts its connections), and
  * are scraped over HTTP the way Prometheus scrapes them. A viewer watches the
  * synthetic camera, and the test makes happen what the panels and alerts are
  * there for: a refused login, a forbidden subscription, a slow viewer skipped
  * and closed, a JWKS file that cannot be read, a camera that cannot be opened,
  * a Redis too slow for capture, one that refuses writes, lost Redis
- * connections, and a lease taken by another capture process. A labelled
+ * connections, a lease taken by another capture process, and pictures: two
+ * snapshots at once through the edge (one joins the other) and a derived
+ * stream slow enough for keyframes only. A labelled
  * series only exists once it has been counted, so without these the labels
  * could not be checked.
  *
@@ -26,7 +28,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ZmcastClient } from '../../client/zmcast-client.js';
 import { monitorKeys } from '../../shared/redis-keys.js';
 import { freePort, spawnRedis, type LocatedRedis } from '../../shared/redis-locator.js';
-import { startCapture, startEdge, type Zmcast } from '../faults/rig.js';
+import { PictureClient } from '../../shared/pictures/picture-client.js';
+import { parsePictureSpec } from '../../shared/pictures/picture-spec.js';
+import { startCapture, startEdge, zmcast, type Zmcast } from '../faults/rig.js';
 import { PacketSource } from '../helpers/edge.js';
 import { parseExposition, sampleSum, type Exposition } from '../helpers/metrics.js';
 import { sleep, until } from '../helpers/wait.js';
@@ -186,6 +190,7 @@ let located: LocatedRedis;
 let admin: Redis;
 let capture: Service;
 let edge: Service;
+let worker: Service;
 let edgeUrl: string;
 let viewer: ZmcastClient;
 let viewerPackets = 0;
@@ -193,6 +198,7 @@ const clients: ZmcastClient[] = [];
 /** Scrapes with the viewer watching and every failure but the last two counted. */
 let captureScrape: Exposition;
 let edgeScrape: Exposition;
+let workerScrape: Exposition;
 /** Scrapes at the end, after Redis connections were cut and a lease was lost: each alone, and both together. */
 let captureAfter: Exposition;
 let edgeAfter: Exposition;
@@ -223,6 +229,8 @@ beforeAll(async () => {
   });
   edgeUrl = edgeProc.url;
   edge = { name: 'edge', proc: edgeProc, metricsUrl: `${edgeProc.adminUrl}/metrics` };
+  const workerPort = await freePort();
+  worker = { name: 'worker', proc: zmcast(['worker'], { ...common, ZMCAST_WORKER_METRICS_PORT: String(workerPort), ZMCAST_WORKER_IDLE_STOP_MS: '1000' }), metricsUrl: `http://127.0.0.1:${workerPort}/metrics` };
   await serving(capture);
   await counted(capture, 'zmcast_capture_packets_total', { monitor: '1' }, 30_000);
 
@@ -238,6 +246,29 @@ beforeAll(async () => {
   const [refusal] = await viewer.next('errorReply');
   expect(refusal).toMatchObject({ code: 'forbidden', monitor_id: 2 });
   expect(await upgradeRefusal(edgeUrl, `/ws?token=${await sign(await makeKey('k1'), [1])}`)).toEqual({ status: 401, body: 'Invalid token\n' });
+
+  // Pictures: two snapshots at once through the edge (the second joins the first), and a
+  // derived stream at 1 fps, below the camera's keyframe rate: keyframes only.
+  await serving(worker);
+  const snapshot = async () => (await fetch(`${edgeUrl}/monitors/1/snapshot.jpg?token=${await sign(key, [1])}`)).arrayBuffer();
+  await counted(edge, 'zmcast_pictures_coalesced_total', {}, 15_000, () => Promise.all([snapshot(), snapshot()]));
+  // Wanted every second, as an edge does while anyone subscribes; once the snapshots' warm decoder
+  // has gone idle (1 s here), the monitor is decoded at keyframes only.
+  const pictures = new PictureClient(admin);
+  const want = () => pictures.want(1, parsePictureSpec({ format: 'jpeg', width: 80 }), 1);
+  await want();
+  const wanting = setInterval(() => {
+    want().catch((err: Error) => console.error(`want() failed: ${err.message}`));
+  }, 1000);
+  try {
+    await counted(worker, 'zmcast_worker_decoded_frames_total', { mode: 'keyframe' }, 15_000);
+    await counted(worker, 'zmcast_worker_pictures_total', { source: 'derived' }, 15_000);
+    await counted(worker, 'zmcast_worker_queue_jobs', { state: 'active' }, 5000);
+    workerScrape = await scrape(worker);
+  } finally {
+    clearInterval(wanting);
+    await pictures.close();
+  }
 
   // A viewer that stops reading a busy monitor: skipped to keyframes, then closed.
   // The busy monitor is published from here (with capture's Publisher): 6 MB/s
@@ -302,7 +333,7 @@ beforeAll(async () => {
 
   const [captureText, edgeText] = [await scrapeText(capture), await scrapeText(edge)];
   [captureAfter, edgeAfter] = [parseExposition(captureText), parseExposition(edgeText)];
-  scraped = parseExposition(`${captureText}\n${edgeText}`);
+  scraped = parseExposition(`${captureText}\n${edgeText}\n${await scrapeText(worker)}`);
 }, 180_000);
 
 afterAll(async () => {
@@ -313,7 +344,7 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-describe('shipped dashboards and alerts, on a running capture and edge', () => {
+describe('shipped dashboards and alerts, on a running capture, edge and worker', () => {
   const used = uses();
 
   it('are found', () => {
@@ -321,7 +352,7 @@ describe('shipped dashboards and alerts, on a running capture and edge', () => {
     expect(used.filter((u) => u.where.startsWith('alerts')).length).toBeGreaterThan(3);
   });
 
-  it('use only metrics the capture and edge export', () => {
+  it('use only metrics the capture, edge and worker export', () => {
     const missing = used.flatMap((u) => metricsIn(u.expr).filter((n) => !familyOf(n)).map((n) => `${n} (${u.where})`));
     expect(missing).toEqual([]);
   });
@@ -382,6 +413,12 @@ describe('shipped dashboards and alerts, on a running capture and edge', () => {
       'capture: writes fenced (monitor 1)': sampleSum(captureAfter, 'zmcast_capture_fenced_writes_total', { monitor: '1' }) >= 1,
       'capture: lease lost (monitor 1)': sampleSum(captureAfter, 'zmcast_capture_lease_losses_total', { monitor: '1' }) >= 1,
       'capture: monitor 1 taken over again': sampleSum(captureAfter, 'zmcast_capture_failovers_total', { monitor: '1' }) >= 1,
+      'edge: a snapshot joined another one': e('zmcast_pictures_coalesced_total') >= 1,
+      'edge: snapshots served': e('zmcast_pictures_requests_total', { result: 'ok' }) >= 2,
+      'worker: a snapshot made': sampleSum(workerScrape, 'zmcast_worker_pictures_total', { source: 'snapshot' }) >= 1,
+      'worker: derived pictures from keyframes only': sampleSum(workerScrape, 'zmcast_worker_decoded_frames_total', { mode: 'keyframe' }) >= 1,
+      'worker: one derived stream': sampleSum(workerScrape, 'zmcast_worker_derived_streams') === 1,
+      'worker: decode and encode timed': sampleSum(workerScrape, 'zmcast_worker_decode_seconds_count') > 0 && sampleSum(workerScrape, 'zmcast_worker_encode_seconds_count', { format: 'jpeg' }) > 0,
     };
     const failed = Object.entries(checks).filter(([, ok]) => !ok).map(([what]) => what);
     expect(failed, `capture's last log lines: ${JSON.stringify(capture.proc.logs().slice(-8))}`).toEqual([]);

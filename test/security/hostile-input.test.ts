@@ -165,7 +165,7 @@ describe('hostile commands on an open connection', () => {
       [{ command: 'subscribe', monitor_id: 1 }, 'missing_topic', 'Missing topic'],
       [{ command: 'subscribe', topic: 'secrets', monitor_id: 1 }, 'unknown_topic', 'Unsupported topic'],
       [{ command: 'unsubscribe', topic: 'toString', monitor_id: 1 }, 'unknown_topic', 'Unsupported topic'],
-      [{ command: 'stream', codec: 'mjpeg', monitor_id: 1 }, 'unsupported_codec', 'Unsupported stream codec or payload unavailable'],
+      [{ command: 'stream', codec: 'vp9', monitor_id: 1 }, 'unsupported_codec', 'Unsupported stream codec or payload unavailable'],
       [{ command: 'subscribe', topic: 'stream', codec: 'vp9', monitor_id: 1 }, 'unsupported_codec', 'Unsupported stream codec or payload unavailable'],
     ];
     for (const [cmd, code, message] of cases) expect(await ask(c, cmd), JSON.stringify(cmd)).toMatchObject({ type: 'error', code, message });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { monitorKeys } from '../../shared/redis-keys.js';
+import { monitorKeys, pictureKeys } from '../../shared/redis-keys.js';
 
 /** Redis Cluster hashes only the part inside the first {…}. */
 const hashTag = (key: string) => /\{([^}]+)\}/.exec(key)?.[1];
@@ -17,5 +17,11 @@ describe('Redis key schema', () => {
 
   it('refuses ids that are not non-negative integers', () => {
     for (const bad of [-1, 1.5, Number.NaN]) expect(() => monitorKeys(bad)).toThrow(RangeError);
+  });
+
+  it('keeps picture keys in their monitor\'s slot and refuses variants that could forge a key', () => {
+    const keys = Object.values(pictureKeys(17, 'jpeg-640x0-q80'));
+    expect(new Set(keys.map(hashTag))).toEqual(new Set(['m:17']));
+    for (const bad of ['a:b', 'x}{m:1', '']) expect(() => pictureKeys(1, bad)).toThrow(RangeError);
   });
 });

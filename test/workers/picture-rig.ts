@@ -1,0 +1,71 @@
+/**
+ * Capture of synthetic monitors, a picture worker and picture clients, all in
+ * the test process on a Redis database of their own: what `zmcast demo` runs.
+ * Call pictureRig() at the top of a file; it stops everything after each test.
+ */
+import { afterEach } from 'vitest';
+import { CaptureService } from '../../services/capture/capture-service.js';
+import { WorkerService } from '../../services/workers/worker-service.js';
+import type { Config, MonitorSpec } from '../../shared/config.js';
+import { PictureClient } from '../../shared/pictures/picture-client.js';
+import { monitorKeys } from '../../shared/redis-keys.js';
+import { createRedis, type RedisClient } from '../../shared/redis.js';
+import { captureConfig } from '../fixtures/capture-config.js';
+import { freshRedisUrl } from '../helpers/redis.js';
+import { until } from '../helpers/wait.js';
+
+export interface Rig {
+  url: string;
+  redis: RedisClient;
+  config: Config;
+  /** Starts an in-process worker on the rig's Redis. */
+  worker(overrides?: Partial<Config['workers']>): Promise<WorkerService>;
+  /** A picture client as an edge has one (each has its own connections). */
+  client(): PictureClient;
+  /** Waits until the monitor has published `n` packets. */
+  packets(monitorId: number, n: number): Promise<void>;
+}
+
+export function pictureRig() {
+  const stops: (() => Promise<void>)[] = [];
+  afterEach(async () => {
+    for (const stop of stops.splice(0).reverse()) await stop();
+  });
+
+  return async function start(monitors: MonitorSpec[]): Promise<Rig> {
+    const url = await freshRedisUrl();
+    const redis = createRedis(url, 'test');
+    stops.push(async () => redis.disconnect());
+    const config = captureConfig(url, monitors, { workers: { idleStopMs: 2000, lockMs: 2000 } });
+    const capture = new CaptureService(redis, config);
+    await capture.start();
+    stops.push(() => capture.stop());
+    return {
+      url,
+      redis,
+      config,
+      async worker(overrides = {}) {
+        const conn = createRedis(url, 'test-worker');
+        const w = new WorkerService(conn, { ...config.workers, ...overrides });
+        await w.start();
+        stops.push(async () => {
+          await w.stop();
+          conn.disconnect();
+        });
+        return w;
+      },
+      client() {
+        const conn = createRedis(url, 'test-pictures');
+        const c = new PictureClient(conn);
+        stops.push(async () => {
+          await c.close();
+          conn.disconnect();
+        });
+        return c;
+      },
+      async packets(monitorId, n) {
+        await until(async () => (await redis.xlen(monitorKeys(monitorId).video)) >= n, 20_000, `${n} packets of monitor ${monitorId}`);
+      },
+    };
+  };
+}
