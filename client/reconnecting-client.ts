@@ -10,13 +10,14 @@
 import { EventEmitter } from 'node:events';
 import {
   ConnectRefusedError,
-  toWsUrl,
   ZmcastClient,
   type ConnectOptions,
   type ReceivedPacket,
 } from './zmcast-client.js';
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
+import { checkEdgeUrl } from './edge-url.js';
 import { EventResume } from './event-resume.js';
+import { RETRY_CLOSE, retryStatus } from './retry-policy.js';
 import {
   CloseCode,
   ErrorCode,
@@ -90,20 +91,6 @@ export interface ReconnectingClientEvents {
   refused: [ConnectRefusedError, url: string];
 }
 
-/** Close codes after which another attempt can succeed; any other code is final. */
-const RETRY_CLOSE = new Set<number>([
-  CloseCode.GoingAway,
-  1006, // connection lost (no close frame; never sent by an edge)
-  CloseCode.InternalError,
-  CloseCode.ServiceRestart, // the edge drains: another one serves at once
-  CloseCode.TryAgainLater,
-  CloseCode.SlowConsumer, // a new connection restarts at the latest keyframe
-  CloseCode.RateLimited, // with the longer delay
-]);
-
-/** Upgrade statuses worth retrying: a connection cap, overload, a restarting edge or proxy. */
-const retryStatus = (status: number) => status === 408 || status === 429 || status >= 500;
-
 export class ReconnectingClient extends EventEmitter<ReconnectingClientEvents> {
   /** Resolves once the client has stopped for good. */
   readonly ended: Promise<Ending>;
@@ -125,11 +112,7 @@ export class ReconnectingClient extends EventEmitter<ReconnectingClientEvents> {
   private constructor(urls: string[], private readonly opts: ReconnectingOptions) {
     super();
     if (urls.length === 0) throw new Error('no edge URL given');
-    // A URL that cannot work is the caller's mistake, not an outage to wait out.
-    for (const url of urls) {
-      const scheme = new URL(toWsUrl(url)).protocol;
-      if (scheme !== 'ws:' && scheme !== 'wss:') throw new Error(`an edge URL must be http, https, ws or wss, not ${scheme}`);
-    }
+    for (const url of urls) checkEdgeUrl(url);
     this.urls = urls;
     this.backoff = { ...DEFAULT_BACKOFF, ...opts.backoff };
     this.ended = new Promise((resolve) => (this.resolveEnded = resolve));
