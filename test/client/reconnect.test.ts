@@ -326,7 +326,7 @@ describe('zmcast watch', () => {
   });
 });
 
-describe('live-view page', () => {
+describe('montage page', () => {
   it('reconnects after its edge is killed and restarted, re-initialising the decoders', async () => {
     const { chromium } = await import('playwright-core');
     const edge = await procs.edge(redisUrl);

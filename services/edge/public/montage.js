@@ -132,6 +132,7 @@ class Tile {
     this.stream = null; // what is subscribed: { quality, keyframesOnly } or null
     this.unsupported = new Map(); // quality -> reason
     this.dropped = 0;
+    this.bytes = 0; // received on the wire, headers included
     this.latencies = [];
     this.frameTimes = [];
     this.firstFrameMs = null; // first subscribe → first picture
@@ -362,7 +363,12 @@ async function start() {
   client = new LiveClient({ urls: edge, getToken: currentToken, idleTimeoutMs: 10_000 });
   client.on('state', onState);
   client.on('codec', (c) => tiles.get(c.monitor_id)?.codec(c));
-  client.on('packet', (p) => tiles.get(p.header.monitorId)?.decoder.push(p));
+  client.on('packet', (p) => {
+    const tile = tiles.get(p.header.monitorId);
+    if (!tile) return;
+    tile.bytes += p.wireBytes;
+    tile.decoder.push(p);
+  });
   client.on('status', (s) => tiles.get(s.monitor_id)?.status(s));
   client.on('dropped', (d) => { const t = tiles.get(d.monitor_id); if (t) t.dropped += d.count; });
   client.on('event', addEvent);
