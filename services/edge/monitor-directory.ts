@@ -13,11 +13,17 @@ import type { RedisClient } from '../../shared/redis.js';
 import { ErrorCode, ProtocolError, type StatusReply } from '../../shared/protocol.js';
 import type { StatusRecord } from '../../shared/status-record.js';
 import { within } from '../../shared/within.js';
+import { logger } from '../../shared/log.js';
+import { ReplyError } from 'ioredis';
 
 const EXISTS_TTL_MS = 5000;
 const MISSING_TTL_MS = 500;
 const STATUS_TTL_MS = 100;
 export const ANSWER_WITHIN_MS = 1000;
+/** At most one log line per this period for Redis refusing a read: a broken key must not flood the log. */
+const REFUSAL_LOG_EVERY_MS = 10_000;
+const log = logger('directory');
+let lastRefusalLog = 0;
 /** Unknown ids from hostile clients must not grow the caches forever. */
 const MAX_CACHED = 10_000;
 
@@ -93,7 +99,21 @@ export class MonitorDirectory {
 
 /** The value, or undefined when Redis did not answer (error or ANSWER_WITHIN_MS). */
 export function answered<T>(read: Promise<T>): Promise<T | undefined> {
-  return within(read, ANSWER_WITHIN_MS);
+  return within(read.catch(logRefusal), ANSWER_WITHIN_MS);
+}
+
+/**
+ * Connection trouble is logged by the connection and shows as stale answers;
+ * an error Redis itself replied (a key of the wrong type, a script missing)
+ * would show only as stale answers too, so it is logged here.
+ */
+function logRefusal(err: unknown): never {
+  const now = Date.now();
+  if (err instanceof ReplyError && now - lastRefusalLog >= REFUSAL_LOG_EVERY_MS) {
+    lastRefusalLog = now;
+    log.warn('redis refused a read; answering from what the edge knew', { error: (err as Error).message });
+  }
+  throw err;
 }
 
 function cached<T>(map: Map<number, Cached<T>>, key: number, load: () => Promise<T>, ttlOf: (value: T) => number): Promise<T> {
