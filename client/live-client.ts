@@ -28,7 +28,7 @@ import {
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
 import { checkEdgeUrl, toWsUrl } from './edge-url.js';
 import { EventResume } from './event-resume.js';
-import { RETRY_CLOSE } from './retry-policy.js';
+import { RETRY_CLOSE, retryStatus } from './retry-policy.js';
 import { TypedEmitter } from './typed-emitter.js';
 
 /** The two qualities a monitor may offer; `sub` falls back to `main` where there is no second stream. */
@@ -40,12 +40,17 @@ export interface SocketLike {
   readonly readyState: number;
   onopen: ((ev: unknown) => void) | null;
   onmessage: ((ev: { data: unknown }) => void) | null;
-  onclose: ((ev: { code: number; reason: string }) => void) | null;
+  /** `status`: the HTTP answer of a refused upgrade, where the platform lets it be seen (not in browsers). */
+  onclose: ((ev: { code: number; reason: string; status?: number }) => void) | null;
   onerror: ((ev: unknown) => void) | null;
+  /** The edge's pings, where the platform lets them be seen (not in browsers): they keep an idle connection alive. */
+  onping?: (() => void) | null;
   send(data: string): void;
   close(code?: number, reason?: string): void;
 }
 export type SocketConstructor = new (url: string, protocols?: string[]) => SocketLike;
+/** Opens one connection attempt presenting `token` (undefined: none). */
+export type SocketFactory = (url: string, token: string | undefined) => SocketLike;
 
 export interface LiveClientOptions {
   /** One edge (`https://cams.example`, `wss://…/ws`) or several, tried in turn. */
@@ -58,8 +63,12 @@ export interface LiveClientOptions {
    * connection goes on. Wins over `token`.
    */
   getToken?: () => string | Promise<string>;
-  /** Defaults to `globalThis.WebSocket`; in Node pass `ws`'s. */
+  /** Defaults to `globalThis.WebSocket`; in Node pass `ws`'s. The token goes in the subprotocol. */
   WebSocket?: SocketConstructor;
+  /** Instead of `WebSocket`: opens each attempt itself (Node: headers, handshake timeout, refusal status). */
+  socketFactory?: SocketFactory;
+  /** Send a fresh token in-band on `auth_expiring` (default true, when `getToken` is given). */
+  refreshInBand?: boolean;
   backoff?: Partial<BackoffOptions>;
   /**
    * A connection on which nothing arrived this long is dead even when TCP has
@@ -84,6 +93,8 @@ export interface ConnectionChange {
   /** With `reconnecting` and `closed`: why the last connection ended (1006: lost, or no WebSocket at all). */
   code?: number;
   reason?: string;
+  /** With `closed`: the HTTP status that refused the upgrade, where it could be seen. */
+  status?: number;
 }
 
 /** A `codec` reply: re-initialise the decoder when generation, epoch or quality differs. */
@@ -117,6 +128,8 @@ export interface EventsGap {
 }
 
 export interface StreamOptions {
+  /** `auto` (default): whatever the camera sends. */
+  codec?: string;
   quality?: Quality;
   /** Only keyframes: for very large grids, a picture every GOP at a fraction of the bandwidth. */
   keyframesOnly?: boolean;
@@ -145,7 +158,7 @@ const OPEN = 1;
 export class LiveClient extends TypedEmitter<LiveClientEvents> {
   private readonly urls: string[];
   private readonly backoff: BackoffOptions;
-  private readonly Socket: SocketConstructor;
+  private readonly open: SocketFactory;
   /** Keyed by topic and monitor: subscribing again replaces, as on the edge. */
   private readonly subscriptions = new Map<string, Record<string, unknown>>();
   private readonly resume = new EventResume();
@@ -166,14 +179,19 @@ export class LiveClient extends TypedEmitter<LiveClientEvents> {
     for (const url of this.urls) checkEdgeUrl(url);
     this.backoff = { ...DEFAULT_BACKOFF, ...opts.backoff };
     const Socket = opts.WebSocket ?? (globalThis as { WebSocket?: SocketConstructor }).WebSocket;
-    if (!Socket) throw new Error('no WebSocket here: pass one (in Node, `ws`)');
-    this.Socket = Socket;
+    if (!opts.socketFactory && !Socket) throw new Error('no WebSocket here: pass one (in Node, `ws`)');
+    this.open = opts.socketFactory ?? ((url, token) => new Socket!(url, token ? ['zmcast', `zmcast.token.${token}`] : ['zmcast']));
     // Listeners attached right after construction hear everything: the first attempt starts on the next tick.
     this.retryTimer = setTimeout(() => this.attemptNow(), 0);
   }
 
   get state(): ConnectionState {
     return this.current;
+  }
+
+  /** The edge connected now, or null between connections. */
+  get url(): string | null {
+    return this.current === 'open' ? this.socketUrl : null;
   }
 
   /** Connections re-established after one was lost. */
@@ -183,7 +201,7 @@ export class LiveClient extends TypedEmitter<LiveClientEvents> {
 
   subscribeStream(monitorId: number, opts: StreamOptions = {}): void {
     this.subscribe({
-      command: 'subscribe', topic: 'stream', monitor_id: monitorId, codec: 'auto',
+      command: 'subscribe', topic: 'stream', monitor_id: monitorId, codec: opts.codec ?? 'auto',
       quality: opts.quality ?? 'main', keyframes_only: opts.keyframesOnly ?? false,
     });
   }
@@ -207,12 +225,16 @@ export class LiveClient extends TypedEmitter<LiveClientEvents> {
     return this.subscriptions.has(key(topic, monitorId));
   }
 
-  /** Ends the connection for good. */
-  close(): void {
-    if (this.closed) return;
+  /** Ends the connection for good; resolves once the socket has closed. */
+  close(): Promise<void> {
+    if (this.closed) return Promise.resolve();
     const socket = this.socket;
     this.finish(CloseCode.Normal, 'closed by client');
-    socket?.close(CloseCode.Normal, 'closed by client');
+    if (!socket) return Promise.resolve();
+    return new Promise((resolve) => {
+      socket.onclose = () => resolve();
+      socket.close(CloseCode.Normal, 'closed by client');
+    });
   }
 
   private subscribe(command: Record<string, unknown>): void {
@@ -245,7 +267,7 @@ export class LiveClient extends TypedEmitter<LiveClientEvents> {
     this.nextUrl = (this.nextUrl + 1) % this.urls.length;
     const token = this.opts.getToken ? await this.opts.getToken() : this.opts.token;
     if (this.closed) return;
-    const socket = new this.Socket(toWsUrl(url), token ? ['zmcast', `zmcast.token.${token}`] : ['zmcast']);
+    const socket = this.open(toWsUrl(url), token || undefined);
     socket.binaryType = 'arraybuffer';
     this.socket = socket;
     this.socketUrl = url;
@@ -262,14 +284,16 @@ export class LiveClient extends TypedEmitter<LiveClientEvents> {
       this.onMessage(ev.data);
     };
     socket.onerror = () => {}; // reported by onclose
+    socket.onping = () => this.armIdle(socket);
     socket.onclose = (ev) => {
       if (this.socket !== socket) return;
       this.socket = null;
       this.disarmIdle();
       if (this.closed) return;
       // A browser reports a refused upgrade as 1006 like a lost connection: it is retried, with the backoff.
-      if (!RETRY_CLOSE.has(ev.code)) return this.finish(ev.code, ev.reason);
-      this.retry(opened ? ev.code : 1006, ev.reason);
+      if (ev.status !== undefined && !retryStatus(ev.status)) return this.finish(ev.code, ev.reason, ev.status);
+      if (ev.status === undefined && !RETRY_CLOSE.has(ev.code)) return this.finish(ev.code, ev.reason);
+      this.retry(opened ? ev.code : 1006, ev.reason, ev.code === CloseCode.RateLimited || ev.status === 429);
     };
   }
 
@@ -323,7 +347,7 @@ export class LiveClient extends TypedEmitter<LiveClientEvents> {
   /** In-band refresh: the connection and its subscriptions go on with the fresh token. */
   private refreshToken(warning: AuthExpiringReply): void {
     const getToken = this.opts.getToken;
-    if (!getToken) return; // the edge closes with 4401 at expires_at: the caller signs in again
+    if (!getToken || this.opts.refreshInBand === false) return; // the edge closes with 4401 at expires_at: the caller signs in again
     const socket = this.socket;
     Promise.resolve()
       .then(getToken)
@@ -354,21 +378,21 @@ export class LiveClient extends TypedEmitter<LiveClientEvents> {
     this.idleTimer = null;
   }
 
-  private retry(code: number, reason: string): void {
+  private retry(code: number, reason: string, rateLimited = false): void {
     if (this.closed) return;
     this.attempt++;
-    const delayMs = backoffDelay(this.attempt, this.backoff, code === CloseCode.RateLimited);
+    const delayMs = backoffDelay(this.attempt, this.backoff, rateLimited);
     this.retryTimer = setTimeout(() => this.attemptNow(), delayMs);
     this.setState({ state: 'reconnecting', url: this.urls[this.nextUrl], attempt: this.attempt, delayMs, code, reason });
   }
 
-  private finish(code: number, reason: string): void {
+  private finish(code: number, reason: string, status?: number): void {
     if (this.closed) return;
     this.closed = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.disarmIdle();
     this.socket = null;
-    this.setState({ state: 'closed', url: this.socketUrl, attempt: this.attempt, code, reason });
+    this.setState({ state: 'closed', url: this.socketUrl, attempt: this.attempt, code, reason, ...(status === undefined ? {} : { status }) });
   }
 }
 

@@ -75,7 +75,7 @@ describe('client library (Node, ws)', () => {
     expect(seen.refreshes).toBeGreaterThanOrEqual(2);
     expect(minted).toBe(1 + seen.refreshes);
     expect(new Set(recent.map((p) => p.header.monitorId))).toEqual(new Set([1, 2]));
-    client.close();
+    await client.close();
     expect(client.state).toBe('closed');
   });
 
@@ -94,6 +94,6 @@ describe('client library (Node, ws)', () => {
     expect(seen.codecs).toHaveLength(2);
     expect(seen.packets[lostAt].header.keyframe).toBe(true);
     expect(client.reconnects).toBe(1);
-    client.close();
+    await client.close();
   });
 });

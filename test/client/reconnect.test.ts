@@ -353,7 +353,7 @@ describe('montage page', () => {
       const t0 = Date.now();
       await until(async () => (await state()).decoded > before.decoded + 25, 20_000, 'the page to decode again');
       const after = await state();
-      console.log(`live-view page: decoding again ${Date.now() - t0} ms after the edge was back (${JSON.stringify(after)})`);
+      console.log(`montage page: decoding again ${Date.now() - t0} ms after the edge was back (${JSON.stringify(after)})`);
       restarted.child.kill('SIGTERM');
       expect(after).toMatchObject({ state: 'open', reconnects: 1, errors: 0 });
       expect(after.configurations).toBe(before.configurations + 1);
