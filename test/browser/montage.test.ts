@@ -124,6 +124,8 @@ describe('montage page', () => {
     await until(async () => (await tiles()).filter((t) => t.visible).every((t) => t.drawn > 0), 20_000, 'every visible tile to draw');
     const firsts = (await tiles()).filter((t) => t.visible).map((t) => `monitor ${t.id} ${t.firstFrameMs} ms`);
     console.log(`montage: first frame per visible tile after subscribing (cold edge): ${firsts.join(', ')}; ${Date.now() - t0} ms from sign-in`);
+    // The events panel starts with the last hour: capture connecting to each camera.
+    await expect.poll(() => page.locator('#event-list').textContent(), { timeout: 5_000 }).toMatch(/Monitor 1: connected/);
     expect(errors).toEqual([]);
   });
 
