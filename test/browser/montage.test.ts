@@ -10,6 +10,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
 import { hashPassword } from '../../shared/auth/index.js';
+import { freePort } from '../../shared/redis-locator.js';
 import { listMonitors, signIn } from '../../client/edge-http.js';
 import { launchChromium } from '../helpers/chromium.js';
 import { parseExposition, sampleSum } from '../helpers/metrics.js';
@@ -70,9 +71,9 @@ const pixels = (id: number) => page.evaluate((monitor) => {
 }, id);
 
 async function startEdge(port?: number): Promise<EdgeProcess> {
-  const started = await procs.edge(redisUrl, { port, env: edgeEnv });
-  const line = started.logs().find((l) => l.msg === 'started');
-  adminUrl = `http://${String(line?.edge_admin)}`;
+  const admin = await freePort();
+  const started = await procs.edge(redisUrl, { port, env: { ...edgeEnv, ZMCAST_EDGE_ADMIN_PORT: String(admin) } });
+  adminUrl = `http://127.0.0.1:${admin}`;
   return started;
 }
 
