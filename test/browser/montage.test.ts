@@ -93,7 +93,7 @@ beforeAll(async () => {
   browser = await launchChromium();
   page = await browser.newPage();
   // Two columns of 16:9 tiles, three rows: the last row starts below the fold.
-  await page.setViewportSize({ width: 960, height: 420 });
+  await page.setViewportSize({ width: 960, height: 340 });
 }, 90_000);
 
 afterAll(async () => {
