@@ -6,13 +6,14 @@
  * bytes per tile on the wire, the browser's CPU (every Chromium process of the
  * run), frames drawn per tile, and time to first frame per tile, "cold" (the
  * page is the edge's first viewer of those streams: the GOP comes from Redis)
- * and "warm" (a second page joins while the first one watches).
+ * and "warm" (a page opened right after the first one closed, while the edge
+ * still follows those streams: the GOP comes from the edge's memory).
  */
 import { readFileSync, readdirSync } from 'node:fs';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { Child } from '../lib/child.js';
 import { makeClip, type Clip } from '../lib/media.js';
-import { procCpuSeconds } from '../lib/proc.js';
+import { machineCpu, procCpuSeconds } from '../lib/proc.js';
 import { benchModule, quantiles, Rig, sleep } from '../lib/rig.js';
 import type { BenchOptions } from './options.js';
 
@@ -34,6 +35,10 @@ export interface MontageResult {
   drawnFpsPerTile: number;
   /** Every Chromium process of the run, in cores (1.0 = one core busy). */
   browserCpuCores: number;
+  /** The whole machine's busy share in the window: near 1, the browser was starved and skipped GOPs. */
+  machineBusy: number;
+  /** GOP remainders the page skipped per tile per minute to stay at the live edge (decoder behind). */
+  lateSkipsPerTileMinute: number;
   /** Subscribe → first frame drawn, ms, per tile. */
   firstFrameColdMs: ReturnType<typeof quantiles>;
   firstFrameWarmMs: ReturnType<typeof quantiles>;
@@ -43,15 +48,16 @@ export interface MontageResult {
 interface TileSample {
   bytes: number;
   drawn: number;
+  late: number;
   firstFrameMs: number | null;
   width: number;
   height: number;
 }
 
 const sample = (page: Page): Promise<TileSample[]> => page.evaluate(() => {
-  type Tile = { bytes: number; decoded: number; firstFrameMs: number | null; width: number; height: number };
+  type Tile = { bytes: number; decoded: number; decoder: { stats: { late: number } }; firstFrameMs: number | null; width: number; height: number };
   return [...(window as unknown as { zmcast: { tiles: Map<number, Tile> } }).zmcast.tiles.values()]
-    .map((t) => ({ bytes: t.bytes, drawn: t.decoded, firstFrameMs: t.firstFrameMs, width: t.width, height: t.height }));
+    .map((t) => ({ bytes: t.bytes, drawn: t.decoded, late: t.decoder.stats.late, firstFrameMs: t.firstFrameMs, width: t.width, height: t.height }));
 });
 
 /** Every Chromium process this bench started (descendants of this process named chrom*). */
@@ -108,20 +114,24 @@ export async function montage(o: BenchOptions): Promise<MontageResult[]> {
       const url = `http://127.0.0.1:${rig.port}/?${mode.query}`;
       const cold = await openPage(browser, url);
       const coldFirst = (await sample(cold)).map((t) => t.firstFrameMs!);
-      const warm = await openPage(browser, url);
-      const warmFirst = (await sample(warm)).map((t) => t.firstFrameMs!);
-      await warm.close();
       await sleep(1000);
       const before = await sample(cold);
       const cpu0 = chromiumCpuSeconds();
+      const machine0 = machineCpu();
       const t0 = performance.now();
       await sleep(o.seconds * 1000);
       const after = await sample(cold);
       const seconds = (performance.now() - t0) / 1000;
       const cpu = (chromiumCpuSeconds() - cpu0) / seconds;
+      const machine1 = machineCpu();
       await cold.close();
+      // Within the edge's linger (10 s after a channel's last viewer leaves): it still holds each GOP.
+      const warm = await openPage(browser, url);
+      const warmFirst = (await sample(warm)).map((t) => t.firstFrameMs!);
+      await warm.close();
       const bytes = after.map((t, i) => t.bytes - before[i].bytes);
       const drawn = after.map((t, i) => t.drawn - before[i].drawn);
+      const late = after.map((t, i) => t.late - before[i].late);
       const r: MontageResult = {
         mode: mode.name,
         tiles: after.length,
@@ -129,15 +139,17 @@ export async function montage(o: BenchOptions): Promise<MontageResult[]> {
         kbitPerTile: (bytes.reduce((a, b) => a + b, 0) * 8) / 1000 / seconds / after.length,
         drawnFpsPerTile: drawn.reduce((a, b) => a + b, 0) / seconds / after.length,
         browserCpuCores: cpu,
+        machineBusy: (machine1.busy - machine0.busy) / (machine1.total - machine0.total),
+        lateSkipsPerTileMinute: (late.reduce((a, b) => a + b, 0) / after.length / seconds) * 60,
         firstFrameColdMs: quantiles(coldFirst),
         firstFrameWarmMs: quantiles(warmFirst),
         decodedSize: `${after[0].width}x${after[0].height}`,
       };
       o.log(`  ${mode.name}: ${r.kbitPerTile.toFixed(0)} kbit/s per tile, ${r.drawnFpsPerTile.toFixed(1)} frames drawn/s per tile (${r.decodedSize}), ` +
-        `browser ${r.browserCpuCores.toFixed(2)} cores; first frame cold p50 ${r.firstFrameColdMs.p50} ms max ${r.firstFrameColdMs.max} ms, ` +
+        `browser ${r.browserCpuCores.toFixed(2)} cores (machine ${(100 * r.machineBusy).toFixed(0)}% busy, ${r.lateSkipsPerTileMinute.toFixed(1)} GOP skips/tile/min); first frame cold p50 ${r.firstFrameColdMs.p50} ms max ${r.firstFrameColdMs.max} ms, ` +
         `warm p50 ${r.firstFrameWarmMs.p50} ms max ${r.firstFrameWarmMs.max} ms`);
       out.push(r);
-      await sleep(2000); // the edge stops following streams nobody watches before the next cold start
+      await sleep(12_000); // past the edge's 10 s linger: the next mode starts cold
     }
   } finally {
     await browser.close();
