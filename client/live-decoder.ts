@@ -9,7 +9,9 @@
  * - It stays at the live edge: at most one decoded frame waits for the screen
  *   (an older one is dropped, counted `replaced`), and when the decoder falls
  *   behind by more than `maxQueue` chunks the rest of the GOP is skipped and
- *   the next keyframe starts a flushed decoder. Delay never grows.
+ *   the next keyframe starts a flushed decoder. Delay never grows. The first
+ *   GOP after a subscribe (the edge's replay from the latest keyframe, in one
+ *   burst) is exempt: it is how the picture catches up to the live edge.
  * - A codec this browser cannot decode (`isConfigSupported` false, e.g.
  *   H.265 in many Chromium builds, or no WebCodecs at all) is reported once
  *   through `onUnsupported` so the caller can fall back.
@@ -75,6 +77,8 @@ export class LiveDecoder {
   private held: VideoPacket[] = [];
   private extradata: Uint8Array = new Uint8Array(0);
   private keyframeDue = true;
+  /** Keyframes fed to this decoder: the first GOP is the edge's replay, decoded as fast as it comes. */
+  private keyframesFed = 0;
   private waiting: VideoFrame | null = null;
   private drawScheduled = false;
   /** Bumped on every codec: answers and frames of an older one are ignored. */
@@ -126,18 +130,23 @@ export class LiveDecoder {
     }
     const decoder = this.decoder;
     if (this.phase !== 'decoding' || !decoder || decoder.state !== 'configured') return;
+    // The GOP replayed at subscribe arrives in one burst and must be decoded whole to reach the live edge.
+    const behind = this.keyframesFed > 1 && decoder.decodeQueueSize > this.maxQueue;
     if (!p.header.keyframe) {
       if (this.keyframeDue) return;
-      if (decoder.decodeQueueSize > this.maxQueue) {
+      if (behind) {
         // Behind the live edge: the rest of this GOP would only add delay.
         this.keyframeDue = true;
         this.stats.late++;
         return;
       }
-    } else if (decoder.decodeQueueSize > this.maxQueue) {
-      decoder.reset(); // drop the backlog; the keyframe starts afresh
-      decoder.configure(this.config!);
-      this.stats.late++;
+    } else {
+      this.keyframesFed++;
+      if (behind) {
+        decoder.reset(); // drop the backlog; the keyframe starts afresh
+        decoder.configure(this.config!);
+        this.stats.late++;
+      }
     }
     let data = p.data;
     if (this.keyframeDue && this.extradata.length > 0) data = concat(this.extradata, data);
@@ -172,6 +181,7 @@ export class LiveDecoder {
     this.stats.configurations++;
     this.phase = 'decoding';
     this.keyframeDue = true;
+    this.keyframesFed = 0;
   }
 
   private onOutput(frame: VideoFrame, epoch: number): void {
