@@ -52,6 +52,8 @@ export interface LiveDecoderOptions {
 
 type Phase = 'idle' | 'checking' | 'decoding' | 'unsupported';
 
+const CODEC_NAMES: Record<string, string> = { h264: 'H.264', h265: 'H.265', av1: 'AV1' };
+
 /** Support answers per codec string, shared by every tile: asked once per page. */
 const supported = new Map<string, Promise<boolean>>();
 
@@ -112,7 +114,7 @@ export class LiveDecoder {
         this.held = [];
         this.opts.onUnsupported?.(codec, typeof VideoDecoder === 'undefined'
           ? 'this browser has no WebCodecs (it needs a secure context: https or localhost)'
-          : `${codec.codec.toUpperCase()} (${codec.codec_string}) cannot be decoded by this browser`);
+          : `${CODEC_NAMES[codec.codec] ?? codec.codec} (${codec.codec_string}) cannot be decoded by this browser`);
         return;
       }
       this.start(epoch);

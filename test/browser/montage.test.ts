@@ -21,6 +21,7 @@ import { Processes, type EdgeProcess } from '../client/zmcast-processes.js';
 const ARTIFACTS = join(import.meta.dirname, '..', '..', 'test-artifacts');
 const MAIN = 'synthetic:?size=640x360&fps=15&gop=15';
 const SUB = 'synthetic:?size=320x180&fps=15&gop=15';
+const MAIN_H265 = 'synthetic:?size=480x270&fps=15&gop=15&codec=h265';
 /** Alice may watch 1 to 6; 7 exists but is Bob's. */
 const ALICE = [1, 2, 3, 4, 5, 6];
 
@@ -79,7 +80,8 @@ async function startEdge(port?: number): Promise<EdgeProcess> {
 
 beforeAll(async () => {
   redisUrl = await freshRedisUrl();
-  const monitors = [...ALICE, 7].map((id) => `${id}=${MAIN}|${SUB}`).join(',');
+  // Monitor 6's main stream is H.265, which Debian's Chromium cannot decode; its sub-stream is H.264.
+  const monitors = [...ALICE, 7].map((id) => `${id}=${id === 6 ? MAIN_H265 : MAIN}|${SUB}`).join(',');
   await procs.capture(redisUrl, monitors);
   edgeEnv = {
     ZMCAST_AUTH_MODE: 'config',
@@ -177,6 +179,18 @@ describe('montage page', () => {
 
     await page.keyboard.press('Escape');
     await until(async () => (await tile(1)).width === 320 && (await subscribers()).get(2) === 1, 10_000, 'the grid to come back on sub-streams');
+  });
+
+  it('a main stream this browser cannot decode (H.265) leaves the large view on the sub-stream, and the tile says why', async () => {
+    await page.locator('.tile[data-monitor="6"]').focus();
+    await page.keyboard.press('Enter');
+    const message = page.locator('.tile[data-monitor="6"] .message');
+    await expect.poll(() => message.textContent(), { timeout: 10_000 }).toMatch(/^H\.265 \(hev1\.[^)]*\) cannot be decoded by this browser: showing the sub-stream\.$/);
+    const before = await tile(6);
+    await until(async () => (await tile(6)).drawn > before.drawn + 5, 10_000, 'the sub-stream to go on in the large view');
+    expect(await tile(6)).toMatchObject({ quality: 'sub', width: 320, errors: 0, stream: { quality: 'sub' } });
+    await page.keyboard.press('Escape');
+    await page.evaluate(() => window.scrollTo(0, 0));
   });
 
   it('tiles out of view and a hidden tab stop streaming; shown again, each draws its picture within 300 ms', async () => {

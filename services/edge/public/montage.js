@@ -185,7 +185,7 @@ class Tile {
   }
 
   codec(c) {
-    this.message('');
+    if (!this.unsupported.has(c.quality === 'main' ? 'sub' : 'main')) this.message('');
     this.decoder.configure(c);
   }
 
@@ -209,7 +209,7 @@ class Tile {
     this.unsupported.set(codec.quality, reason);
     const other = this.wanted();
     // The other quality may decode (an H.265 main stream with an H.264 sub-stream); else say why.
-    this.message(other ? '' : `${reason}. No picture fallback on this edge yet.`);
+    this.message(other ? `${reason}: showing the ${other.quality}-stream.` : `${reason}. No picture fallback on this edge yet.`);
     this.sync();
   }
 
