@@ -86,6 +86,9 @@ beforeAll(async () => {
   edgeEnv = {
     ZMCAST_AUTH_MODE: 'config',
     ZMCAST_AUTH_SECRET: 'montage-test-secret-0123456789abcdef',
+    // One-minute tokens, the warning 5 s after each is issued: the page must refresh in-band to stay on.
+    ZMCAST_AUTH_TOKEN_TTL: '60',
+    ZMCAST_AUTH_EXPIRY_WARNING_MS: '55000',
     ZMCAST_AUTH_USERS: JSON.stringify([
       { name: 'alice', password: await hashPassword('wonderland', 4), monitors: ALICE },
       { name: 'bob', password: await hashPassword('builder', 4), monitors: [7] },
@@ -226,6 +229,13 @@ describe('montage page', () => {
     const shownAgain = (await tiles()).filter((t) => t.visible);
     console.log(`montage: picture back after showing: scrolled into view ${scrolledBack.resumeMs} ms; tab shown again ${shownAgain.map((t) => `monitor ${t.id} ${t.resumeMs} ms`).join(', ')}`);
     for (const t of [scrolledBack, ...shownAgain]) expect(t.resumeMs).toBeLessThanOrEqual(300);
+  });
+
+  it('keeps its session: a token about to expire is exchanged at /login and sent in-band, the connection goes on', async () => {
+    const state = () => page.evaluate(() => (window as unknown as { zmcast: { connection: { state: string; reconnects: number; refreshes: number } } }).zmcast.connection);
+    const before = await state();
+    await until(async () => (await state()).refreshes > before.refreshes, 20_000, 'an in-band refresh');
+    expect(await state()).toMatchObject({ state: 'open', reconnects: before.reconnects });
   });
 
   it('recovers by itself when its edge is killed and another starts on the same port', async () => {

@@ -15,6 +15,8 @@ import { listMonitors, passwordSignInOffered, refreshToken, signIn } from '/lib/
 const KEYFRAMES_ONLY_ABOVE = 16;
 /** A token closer than this to its end is exchanged for a fresh one before it is presented. */
 const REFRESH_BEFORE_MS = 120_000;
+/** At most one exchange this often, whatever the edge's warning and the token's life are set to. */
+const REFRESH_AT_MOST_EVERY_MS = 10_000;
 const TOKEN_KEY = 'zmcast.token';
 const EVENTS_SHOWN = 50;
 /** The events panel starts with the last hour (event ids are Redis stream ids: ms-seq). */
@@ -26,10 +28,11 @@ const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 const edge = location.origin;
 const tiles = new Map();
-const connection = { state: 'connecting', reconnects: 0, lastClose: null };
+const connection = { state: 'connecting', reconnects: 0, lastClose: null, refreshes: 0 };
 let client = null;
 let focused = null;
 let session = null; // { token, expiresAt, user } or null without auth
+let refreshedAt = 0;
 
 // Test hooks and a window for curious operators.
 window.zmcast = { tiles, connection, get client() { return client; }, get focused() { return focused; } };
@@ -58,7 +61,9 @@ function keep(next) {
 /** LiveClient asks before each connection and on `auth_expiring`: a token near its end is exchanged first. */
 async function currentToken() {
   if (!session) return '';
-  if (session.expiresAt !== null && session.expiresAt - Date.now() < REFRESH_BEFORE_MS) {
+  const now = Date.now();
+  if (session.expiresAt !== null && session.expiresAt - now < REFRESH_BEFORE_MS && now - refreshedAt > REFRESH_AT_MOST_EVERY_MS) {
+    refreshedAt = now;
     const fresh = await refreshToken(edge, session.token);
     keep({ token: fresh.token, expiresAt: fresh.expiresAt, user: fresh.user });
   }
@@ -292,8 +297,9 @@ function addEvent(e) {
 // ---- Connection -------------------------------------------------------------
 
 function stop() {
-  client?.close();
-  client = null;
+  const closing = client;
+  client = null; // first: the `closed` state of our own close is not news
+  closing?.close();
   focused = null;
   document.body.classList.remove('has-focus');
   observer.disconnect();
@@ -372,7 +378,10 @@ async function start() {
   client.on('status', (s) => tiles.get(s.monitor_id)?.status(s));
   client.on('dropped', (d) => { const t = tiles.get(d.monitor_id); if (t) t.dropped += d.count; });
   client.on('event', addEvent);
-  client.on('auth', (a) => ($('who').textContent = a.user));
+  client.on('auth', (a) => {
+    connection.refreshes++;
+    $('who').textContent = a.user;
+  });
   client.on('error', (e) => {
     if (e.code === 'events_expired' || e.code === 'history_lost') return; // the events panel starts from now anyway
     if (e.monitor_id !== undefined && tiles.has(e.monitor_id)) tiles.get(e.monitor_id).message(`${e.code}: ${e.message}`);
