@@ -170,6 +170,8 @@ export class LiveClient extends TypedEmitter<LiveClientEvents> {
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
   private idleTimer: ReturnType<typeof setTimeout> | null = null;
   private current: ConnectionState = 'connecting';
+  /** The token this connection presented last: the same one again refreshes nothing. */
+  private presented: string | undefined;
   private closed = false;
 
   constructor(private readonly opts: LiveClientOptions) {
@@ -267,7 +269,8 @@ export class LiveClient extends TypedEmitter<LiveClientEvents> {
     this.nextUrl = (this.nextUrl + 1) % this.urls.length;
     const token = this.opts.getToken ? await this.opts.getToken() : this.opts.token;
     if (this.closed) return;
-    const socket = this.open(toWsUrl(url), token || undefined);
+    this.presented = token || undefined;
+    const socket = this.open(toWsUrl(url), this.presented);
     socket.binaryType = 'arraybuffer';
     this.socket = socket;
     this.socketUrl = url;
@@ -352,7 +355,9 @@ export class LiveClient extends TypedEmitter<LiveClientEvents> {
     Promise.resolve()
       .then(getToken)
       .then((token) => {
-        if (this.socket === socket) this.send({ command: 'auth', token, request_id: `refresh-${warning.expires_at}` });
+        if (this.socket !== socket || token === this.presented) return;
+        this.presented = token;
+        this.send({ command: 'auth', token, request_id: `refresh-${warning.expires_at}` });
       })
       .catch((err: unknown) => {
         this.emit('error', { type: 'error', code: ErrorCode.AuthFailed, message: `no fresh token: ${(err as Error).message}` });

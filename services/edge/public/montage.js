@@ -61,9 +61,10 @@ function keep(next) {
 /** LiveClient asks before each connection and on `auth_expiring`: a token near its end is exchanged first. */
 async function currentToken() {
   if (!session) return '';
-  const now = Date.now();
-  if (session.expiresAt !== null && session.expiresAt - now < REFRESH_BEFORE_MS && now - refreshedAt > REFRESH_AT_MOST_EVERY_MS) {
-    refreshedAt = now;
+  if (session.expiresAt !== null && session.expiresAt - Date.now() < REFRESH_BEFORE_MS) {
+    const wait = refreshedAt + REFRESH_AT_MOST_EVERY_MS - Date.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    refreshedAt = Date.now();
     const fresh = await refreshToken(edge, session.token);
     keep({ token: fresh.token, expiresAt: fresh.expiresAt, user: fresh.user });
   }
