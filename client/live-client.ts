@@ -58,11 +58,11 @@ export interface LiveClientOptions {
   /** A fixed token, for a session shorter than its life. */
   token?: string;
   /**
-   * Asked before every connection attempt and when the edge says the token is
-   * about to expire (`auth_expiring`): the fresh token is sent in-band and the
-   * connection goes on. Wins over `token`.
+   * Asked before every connection attempt (`connect`) and when the edge says
+   * the token is about to expire (`expiring`): a token other than the one
+   * presented is then sent in-band and the connection goes on. Wins over `token`.
    */
-  getToken?: () => string | Promise<string>;
+  getToken?: (why: 'connect' | 'expiring') => string | Promise<string>;
   /** Defaults to `globalThis.WebSocket`; in Node pass `ws`'s. The token goes in the subprotocol. */
   WebSocket?: SocketConstructor;
   /** Instead of `WebSocket`: opens each attempt itself (Node: headers, handshake timeout, refusal status). */
@@ -267,7 +267,7 @@ export class LiveClient extends TypedEmitter<LiveClientEvents> {
     const url = this.urls[this.nextUrl];
     // The next attempt goes to the next edge, whatever happens to this one: a dead edge costs one attempt.
     this.nextUrl = (this.nextUrl + 1) % this.urls.length;
-    const token = this.opts.getToken ? await this.opts.getToken() : this.opts.token;
+    const token = this.opts.getToken ? await this.opts.getToken('connect') : this.opts.token;
     if (this.closed) return;
     this.presented = token || undefined;
     const socket = this.open(toWsUrl(url), this.presented);
@@ -353,7 +353,7 @@ export class LiveClient extends TypedEmitter<LiveClientEvents> {
     if (!getToken || this.opts.refreshInBand === false) return; // the edge closes with 4401 at expires_at: the caller signs in again
     const socket = this.socket;
     Promise.resolve()
-      .then(getToken)
+      .then(() => getToken('expiring'))
       .then((token) => {
         if (this.socket !== socket || token === this.presented) return;
         this.presented = token;

@@ -31,7 +31,7 @@ const tiles = new Map();
 const connection = { state: 'connecting', reconnects: 0, lastClose: null, refreshes: 0 };
 let client = null;
 let focused = null;
-let session = null; // { token, expiresAt, user } or null without auth
+let session = null; // { token, expiresAt, issuedAt, user } or null without auth
 let refreshedAt = 0;
 
 // Test hooks and a window for curious operators.
@@ -47,7 +47,7 @@ function say(text) {
 /** The token from the address fragment (#token=…, never sent to a server), else from this tab's sign-in. */
 function storedSession() {
   const fromFragment = new URLSearchParams(location.hash.slice(1)).get('token');
-  if (fromFragment) return { token: fromFragment, expiresAt: null, user: null };
+  if (fromFragment) return { token: fromFragment, expiresAt: null, issuedAt: null, user: null };
   const kept = sessionStorage.getItem(TOKEN_KEY);
   return kept ? JSON.parse(kept) : null;
 }
@@ -58,15 +58,21 @@ function keep(next) {
   else sessionStorage.removeItem(TOKEN_KEY);
 }
 
-/** LiveClient asks before each connection and on `auth_expiring`: a token near its end is exchanged first. */
-async function currentToken() {
+/**
+ * LiveClient asks before each connection (a token near its end is exchanged
+ * first) and on `auth_expiring` (always exchanged: the edge warns once).
+ */
+async function currentToken(why = 'connect') {
   if (!session) return '';
-  if (session.expiresAt !== null && session.expiresAt - Date.now() < REFRESH_BEFORE_MS) {
+  // A pasted token's life is unknown here: it is exchanged when the edge says it is expiring (where /login can).
+  const near = session.expiresAt !== null
+    && session.expiresAt - Date.now() < Math.min(REFRESH_BEFORE_MS, (session.expiresAt - session.issuedAt) / 2);
+  if (why === 'expiring' || near) {
     const wait = refreshedAt + REFRESH_AT_MOST_EVERY_MS - Date.now();
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
     refreshedAt = Date.now();
     const fresh = await refreshToken(edge, session.token);
-    keep({ token: fresh.token, expiresAt: fresh.expiresAt, user: fresh.user });
+    keep({ token: fresh.token, expiresAt: fresh.expiresAt, user: fresh.user, issuedAt: refreshedAt });
   }
   return session.token;
 }
@@ -91,7 +97,7 @@ $('signin-form').addEventListener('submit', (e) => {
   const attempt = token ? Promise.resolve({ token, expiresAt: null }) : signIn(edge, user, password);
   attempt
     .then(async (s) => {
-      keep({ token: s.token, expiresAt: s.expiresAt ?? null, user: s.user });
+      keep({ token: s.token, expiresAt: s.expiresAt ?? null, user: s.user, issuedAt: Date.now() });
       e.target.reset();
       await start();
     })
