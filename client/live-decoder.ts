@@ -167,6 +167,8 @@ export class LiveDecoder {
     this.closeDecoder();
     this.phase = 'idle';
     this.held = [];
+    this.waiting?.close(); // never drawn; a VideoFrame holds decoder memory until closed
+    this.waiting = null;
   }
 
   private start(epoch: number): void {

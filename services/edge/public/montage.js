@@ -187,7 +187,7 @@ class Tile {
     if (!want) {
       if (!have) return;
       this.stream = null;
-      client.unsubscribe(this.monitor.id, 'stream');
+      client?.unsubscribe(this.monitor.id, 'stream');
       this.decoder.close(); // the last picture stays
       return;
     }
