@@ -15,6 +15,8 @@ export interface MonitorSpec {
   name: string;
   /** `synthetic:[?size=WxH&fps=N&gop=N&bitrate=N&codec=h264|h265]`, `rtsp://…`, or a file path/`file:` URL. */
   source: string;
+  /** The camera's second, smaller stream (same forms as `source`), captured beside it as quality `sub`. */
+  secondSource?: string;
 }
 
 /** A viewer of auth mode `config`. */
@@ -239,13 +241,18 @@ export const authUserList: Parser<AuthUserSpec[]> = (raw) => {
   });
 };
 
-/** `1=synthetic:,2=rtsp://cam/stream` in env; an array of {id,name?,source} in the file. */
+/**
+ * `1=synthetic:,2=rtsp://cam/main|rtsp://cam/sub` in env (`|` adds the
+ * second stream); an array of {id,name?,source,secondSource?} in the file.
+ */
 export const monitorList: Parser<MonitorSpec[]> = (raw) => {
   const items: unknown[] = typeof raw === 'string'
     ? raw.split(',').map((s) => s.trim()).filter(Boolean).map((s) => {
         const eq = s.indexOf('=');
-        if (eq < 1) throw new Error(`expected ID=SOURCE, got ${JSON.stringify(s)}`);
-        return { id: s.slice(0, eq), source: s.slice(eq + 1) };
+        if (eq < 1) throw new Error(`expected ID=SOURCE or ID=SOURCE|SECOND_SOURCE, got ${JSON.stringify(s)}`);
+        const [source, secondSource, ...rest] = s.slice(eq + 1).split('|');
+        if (rest.length > 0) throw new Error(`monitor ${s.slice(0, eq)}: at most two sources (SOURCE|SECOND_SOURCE)`);
+        return { id: s.slice(0, eq), source, secondSource };
       })
     : Array.isArray(raw) ? raw : (() => { throw new Error('expected a list of monitors'); })();
   const seen = new Set<number>();
@@ -254,13 +261,19 @@ export const monitorList: Parser<MonitorSpec[]> = (raw) => {
     const id = int(0, 0xffffffff)(o.id);
     if (seen.has(id)) throw new Error(`monitor ${id} is listed twice`);
     seen.add(id);
-    const source = str(o.source);
-    if (!/^(synthetic:|rtsp:\/\/|rtsps:\/\/|file:|\/|\.)/.test(source)) {
-      throw new Error(`monitor ${id}: source must be synthetic:…, rtsp://… or a file path, got ${JSON.stringify(source)}`);
-    }
-    return { id, name: o.name === undefined ? `Monitor ${id}` : str(o.name), source };
+    const spec: MonitorSpec = { id, name: o.name === undefined ? `Monitor ${id}` : str(o.name), source: sourceOf(id, 'source', o.source) };
+    if (o.secondSource !== undefined && o.secondSource !== null) spec.secondSource = sourceOf(id, 'secondSource', o.secondSource);
+    return spec;
   });
 };
+
+function sourceOf(id: number, field: string, raw: unknown): string {
+  const source = str(raw);
+  if (!/^(synthetic:|rtsp:\/\/|rtsps:\/\/|file:|\/|\.)/.test(source)) {
+    throw new Error(`monitor ${id}: ${field} must be synthetic:…, rtsp://… or a file path, got ${JSON.stringify(source)}`);
+  }
+  return source;
+}
 
 const f = <T>(env: string, def: T, parse: Parser<T>): Field<T> => ({ env, def, parse });
 

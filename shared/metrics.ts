@@ -41,7 +41,7 @@ export const captureMetrics = once(() => ({
 export const edgeMetrics = once(() => ({
   clients: new Gauge({ name: 'zmcast_edge_clients', help: 'Connected WebSocket clients', registers: [registry] }),
   connections: new Counter({ name: 'zmcast_edge_connections_total', help: 'Accepted WebSocket connections', labelNames: ['endpoint'], registers: [registry] }),
-  subscribers: new Gauge({ name: 'zmcast_edge_stream_subscribers', help: 'Local video subscribers per monitor', labelNames: ['monitor'], registers: [registry] }),
+  subscribers: new Gauge({ name: 'zmcast_edge_stream_subscribers', help: 'Local video subscribers per monitor and quality (main, sub)', labelNames: ['monitor', 'quality'], registers: [registry] }),
   droppedClients: new Counter({ name: 'zmcast_edge_dropped_clients_total', help: 'Clients closed by the edge', labelNames: ['reason'], registers: [registry] }),
   droppedFrames: new Counter({ name: 'zmcast_edge_dropped_frames_total', help: 'Video packets skipped for slow clients', labelNames: ['monitor'], registers: [registry] }),
   refused: new Counter({ name: 'zmcast_edge_refused_total', help: 'Requests or commands refused', labelNames: ['reason'], registers: [registry] }),

@@ -7,7 +7,7 @@
  *   0  u8  magic 0x5a ('Z')
  *   1  u8  version (1)
  *   2  u8  kind (1 = video)
- *   3  u8  flags (bit 0 = keyframe)
+ *   3  u8  flags (bit 0 = keyframe, bit 1 = the monitor's sub-stream)
  *   4  u32 monitor id
  *   8  u32 generation (bumped on reconnect or codec change)
  *  12  u32 sequence (per generation, from 0)
@@ -26,10 +26,13 @@ export enum PacketKind {
 }
 
 const FLAG_KEYFRAME = 1;
+const FLAG_SUB = 2;
 
 export interface PacketHeader {
   kind: PacketKind;
   keyframe: boolean;
+  /** A packet of the monitor's sub-stream (quality `sub`), not of its main stream; decodeHeader always sets it. */
+  sub?: boolean;
   monitorId: number;
   generation: number;
   sequence: number;
@@ -53,7 +56,7 @@ export function encodePacket(p: Omit<Packet, 'kind'> & { kind?: PacketKind }): B
   out[0] = MAGIC;
   out[1] = VERSION;
   out[2] = p.kind ?? PacketKind.Video;
-  out[3] = p.keyframe ? FLAG_KEYFRAME : 0;
+  out[3] = (p.keyframe ? FLAG_KEYFRAME : 0) | (p.sub ? FLAG_SUB : 0);
   out.writeUInt32LE(p.monitorId, 4);
   out.writeUInt32LE(p.generation >>> 0, 8);
   out.writeUInt32LE(p.sequence >>> 0, 12);
@@ -77,6 +80,7 @@ export function decodeHeader(buf: Uint8Array): PacketHeader {
   return {
     kind: buf[2] as PacketKind,
     keyframe: (buf[3] & FLAG_KEYFRAME) !== 0,
+    sub: (buf[3] & FLAG_SUB) !== 0,
     monitorId: view.getUint32(4, true),
     generation: view.getUint32(8, true),
     sequence: view.getUint32(12, true),

@@ -5,6 +5,9 @@
  * reference client both use this module.
  */
 import type { CodecConfigJson, VideoCodec } from './codec.js';
+import type { Quality } from './redis-keys.js';
+
+export type { Quality };
 
 export const PROTOCOL_VERSION = 1;
 
@@ -20,7 +23,7 @@ export type Command =
   | { command: 'stream'; monitorId: number; codec: StreamCodec; requestId?: RequestId }
   | { command: 'subscribe'; monitorId: number; topic: 'status'; intervalMs: number; requestId?: RequestId }
   | { command: 'subscribe'; monitorId: number; topic: 'events'; since?: string; epoch?: string; requestId?: RequestId }
-  | { command: 'subscribe'; monitorId: number; topic: 'stream'; codec: StreamCodec; requestId?: RequestId }
+  | { command: 'subscribe'; monitorId: number; topic: 'stream'; codec: StreamCodec; quality: Quality; keyframesOnly: boolean; requestId?: RequestId }
   | { command: 'unsubscribe'; monitorId: number; topic: Topic; requestId?: RequestId }
   | { command: 'ping'; requestId?: RequestId };
 
@@ -155,7 +158,23 @@ export function toCommand(msg: unknown, monitorId?: number): Command {
       since: (m.since as string | undefined) ?? undefined, epoch: (m.epoch as string | undefined) ?? undefined, requestId,
     };
   }
-  return { command: 'subscribe', monitorId: target, topic: 'stream', codec: readCodec(m.codec, fail), requestId };
+  return {
+    command: 'subscribe', monitorId: target, topic: 'stream', codec: readCodec(m.codec, fail),
+    quality: readQuality(m.quality, fail), keyframesOnly: readFlag(m.keyframes_only, 'keyframes_only', fail), requestId,
+  };
+}
+
+/** `main` (the default) or `sub`, the monitor's second stream. */
+function readQuality(v: unknown, fail: (c: ErrorCode, m: string) => never): Quality {
+  if (v === undefined || v === null) return 'main';
+  if (v !== 'main' && v !== 'sub') return fail(ErrorCode.BadRequest, 'quality must be "main" or "sub"');
+  return v;
+}
+
+function readFlag(v: unknown, name: string, fail: (c: ErrorCode, m: string) => never): boolean {
+  if (v === undefined || v === null) return false;
+  if (typeof v !== 'boolean') return fail(ErrorCode.BadRequest, `${name} must be true or false`);
+  return v;
 }
 
 function readRequestId(v: unknown): RequestId | undefined {
@@ -203,6 +222,11 @@ export interface AckReply {
   topic?: Topic;
   interval_ms: number;
   monitor_id: number;
+  /** `subscribe` `stream` only: the quality served, and whether only keyframes are sent. */
+  quality?: Quality;
+  keyframes_only?: boolean;
+  /** Present (true) when the quality served is not the one asked: `sub` on a monitor without a sub-stream. */
+  fallback?: true;
   request_id?: RequestId;
 }
 
@@ -236,7 +260,26 @@ export interface StatusReply {
   publishing: string | null;
   /** True when the edge could not read a fresh record in time and answers from what it knew. */
   stale: boolean;
+  /** The main stream's picture (0 before the first connection). */
+  width: number;
+  height: number;
+  /** The monitor's sub-stream while capture runs it; null when it has none (or capture is not running). */
+  sub: SubStreamStatus | null;
   request_id?: RequestId;
+}
+
+/** The sub-stream's part of a status reply: the same meanings as the main stream's fields. */
+export interface SubStreamStatus {
+  online: boolean;
+  connected: boolean;
+  capture_state: string;
+  capture_fps: number;
+  capture_bandwidth: number;
+  width: number;
+  height: number;
+  generation: number;
+  publishing: string | null;
+  last_packet_age_ms: number | null;
 }
 
 export interface EventReply {
@@ -262,6 +305,8 @@ export interface ErrorReply {
 export interface CodecReply extends CodecConfigJson {
   type: 'codec';
   monitor_id: number;
+  /** The stream the following packets belong to (binary header flag bit 1 says the same per packet); always sent on `/ws`. */
+  quality?: Quality;
   /** The monitor's history in Redis; a new one means Redis lost the old (packets and events in between are gone). */
   epoch: string;
 }

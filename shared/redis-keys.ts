@@ -4,15 +4,15 @@
  * script may touch them together.
  */
 export interface MonitorKeys {
-  /** Stream of video packets (field `p`) and codec configs (field `c`). */
+  /** Stream of video packets (field `p`) and codec configs (field `c`); one per quality. */
   video: string;
-  /** List of the stream ids of retained keyframes, oldest first. */
+  /** List of the stream ids of retained keyframes, oldest first; one per quality. */
   keyframes: string;
-  /** Hash: current codec config (`config`), latest keyframe id (`kf`). */
+  /** Hash: current codec config (`config`), latest keyframe id (`kf`), history epoch; one per quality. */
   meta: string;
-  /** Stream of monitor events (field `e`, JSON). */
+  /** Stream of monitor events (field `e`, JSON); one per monitor, whatever the quality. */
   events: string;
-  /** String: JSON status record, refreshed with a TTL by capture. */
+  /** String: JSON status record, refreshed with a TTL by capture; one per quality. */
   status: string;
   /** String with a TTL: the fencing token of the one capture allowed to write. */
   lease: string;
@@ -22,11 +22,25 @@ export interface MonitorKeys {
 
 export const PREFIX = 'zmcast';
 
+/**
+ * The streams of one monitor: `main` (the camera's Path) and, when it has
+ * one, `sub` (its second, smaller stream: ZoneMinder's SecondPath).
+ */
+export type Quality = 'main' | 'sub';
+export const QUALITIES: readonly Quality[] = ['main', 'sub'];
+
 /** Set of known monitor ids, maintained by capture (and by the ZoneMinder sync). */
 export const MONITORS_KEY = `${PREFIX}:monitors`;
 
 /** Hash monitor id → display name. */
 export const MONITOR_NAMES_KEY = `${PREFIX}:monitor-names`;
+
+/**
+ * Set of the ids of monitors configured with a sub-stream, maintained by
+ * capture (re-asserted with the registry): edges serve `sub` to those, even
+ * before the sub-stream's first connection, and fall back to main for others.
+ */
+export const SUB_STREAMS_KEY = `${PREFIX}:sub-streams`;
 
 /** Sorted set of live capture processes (score: when their heartbeat expires, ms). */
 export const CAPTURE_NODES_KEY = `${PREFIX}:capture-nodes`;
@@ -35,15 +49,21 @@ export function monitorTag(monitorId: number): string {
   return `{m:${monitorId}}`;
 }
 
-export function monitorKeys(monitorId: number): MonitorKeys {
+/**
+ * A quality's own keys (video, keyframes, meta, status) beside the monitor's
+ * shared ones (events, lease, fence): both qualities are written under one
+ * lease, and the sub-stream's keys keep the monitor's hash tag.
+ */
+export function monitorKeys(monitorId: number, quality: Quality = 'main'): MonitorKeys {
   if (!Number.isInteger(monitorId) || monitorId < 0) throw new RangeError(`bad monitor id: ${monitorId}`);
   const base = `${PREFIX}:${monitorTag(monitorId)}`;
+  const own = quality === 'main' ? base : `${base}:sub`;
   return {
-    video: `${base}:video`,
-    keyframes: `${base}:kf`,
-    meta: `${base}:meta`,
+    video: `${own}:video`,
+    keyframes: `${own}:kf`,
+    meta: `${own}:meta`,
     events: `${base}:events`,
-    status: `${base}:status`,
+    status: `${own}:status`,
     lease: `${base}:lease`,
     fence: `${base}:fence`,
   };

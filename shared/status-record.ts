@@ -1,5 +1,6 @@
 /**
- * The status record capture keeps per monitor in Redis (with a TTL) and edges
+ * The status record capture keeps per monitor stream (main, and sub when the
+ * monitor has one) in Redis (with a TTL) and edges
  * turn into status replies. Both sides read this one definition.
  */
 export interface StatusRecord {
@@ -15,6 +16,9 @@ export interface StatusRecord {
   last_packet_time: number | null;
   capture_node: string;
   generation: number;
+  /** The picture of the current (or last) connection; 0 before the first. */
+  width: number;
+  height: number;
   packets: number;
   startup_time: number;
   /** When this record was written, and how often capture writes it: an older record is stale. */

@@ -10,9 +10,10 @@ import { randomBytes } from 'node:crypto';
 import type { Config } from '../../shared/config.js';
 import { logger } from '../../shared/log.js';
 import type { RedisClient } from '../../shared/redis.js';
+import { monitorKeys, SUB_STREAMS_KEY } from '../../shared/redis-keys.js';
 import { LeaseKeeper } from './lease-keeper.js';
 import type { MonitorLease } from './monitor-lease.js';
-import { MonitorCapture } from './monitor-capture.js';
+import { MonitorCapture, streamSpec } from './monitor-capture.js';
 import { createSource, type CaptureSpec } from './source.js';
 
 const log = logger('capture');
@@ -39,8 +40,8 @@ export interface CaptureServiceOptions {
 export class CaptureService {
   /** The monitors this process may capture, by id. */
   private readonly specs = new Map<number, CaptureSpec>();
-  /** The ones it captures now (it holds their lease). */
-  private readonly captures = new Map<number, MonitorCapture>();
+  /** The ones it captures now (it holds their lease): the main stream, then the sub-stream if the monitor has one. */
+  private readonly captures = new Map<number, MonitorCapture[]>();
   private readonly leases: LeaseKeeper;
   /** This process among capture processes: unique even for two processes on one host. */
   readonly processId: string;
@@ -125,31 +126,43 @@ export class CaptureService {
       await this.leases.release(lease.monitorId);
       return;
     }
-    const capture = new MonitorCapture(this.redis, spec, this.config, lease, (id) => {
+    const onFenced = (id: number) => {
       // Redis refused a write: another process holds the lease now.
       this.leases.forget(id);
       // oxlint-disable-next-line typescript/no-floating-promises -- end() catches its own errors, so this serial() never rejects
       void this.serial(() => this.end(id));
-    });
-    this.captures.set(spec.id, capture);
+    };
+    const streams = [new MonitorCapture(this.redis, spec, this.config, lease, onFenced)];
+    if (spec.secondSource) streams.push(new MonitorCapture(this.redis, spec, this.config, lease, onFenced, 'sub'));
+    this.captures.set(spec.id, streams);
     try {
-      await capture.start();
+      for (const capture of streams) await capture.start();
+      // A sub-stream removed from the monitor must not look live to edges: it leaves the registry, its history goes.
+      if (!spec.secondSource) await this.dropSubStream(spec.id);
     } catch (err) {
       log.error('capture failed to start; the lease goes back', { monitor: spec.id, error: (err as Error).message });
       this.captures.delete(spec.id);
+      await Promise.all(streams.map((c) => c.stop().catch(() => undefined)));
       await this.leases.release(spec.id);
     }
   }
 
   private async end(id: number): Promise<void> {
-    const capture = this.captures.get(id);
-    if (!capture) return;
+    const streams = this.captures.get(id);
+    if (!streams) return;
     this.captures.delete(id);
-    await capture.stop().catch((err) => log.error('capture did not stop cleanly', { monitor: id, error: (err as Error).message }));
+    await Promise.all(streams.map((capture) => capture.stop().catch((err) =>
+      log.error('capture did not stop cleanly', { monitor: id, quality: capture.quality, error: (err as Error).message }))));
+  }
+
+  private async dropSubStream(id: number): Promise<void> {
+    const sub = monitorKeys(id, 'sub');
+    await Promise.all([this.redis.srem(SUB_STREAMS_KEY, String(id)), this.redis.del(sub.meta, sub.video, sub.keyframes, sub.status)]);
   }
 
   private check(spec: CaptureSpec): void {
     createSource(spec, { rtspTimeoutMs: this.config.capture.rtspTimeoutMs });
+    if (spec.secondSource) createSource(streamSpec(spec, 'sub'), { rtspTimeoutMs: this.config.capture.rtspTimeoutMs });
   }
 
   private async applyNow(specs: readonly CaptureSpec[]): Promise<ApplyResult> {
@@ -198,7 +211,7 @@ export class CaptureService {
 
 /** Same camera and name: the capture may keep running. */
 function sameSpec(a: CaptureSpec, b: CaptureSpec): boolean {
-  return a.name === b.name && a.source === b.source && (a.rtspTransport ?? '') === (b.rtspTransport ?? '') && sameOptions(a.options, b.options);
+  return a.name === b.name && a.source === b.source && (a.secondSource ?? '') === (b.secondSource ?? '') && (a.rtspTransport ?? '') === (b.rtspTransport ?? '') && sameOptions(a.options, b.options);
 }
 
 function sameOptions(a: Record<string, string> = {}, b: Record<string, string> = {}): boolean {

@@ -10,8 +10,9 @@ import type { Config } from '../../shared/config.js';
 import { logger } from '../../shared/log.js';
 import { captureMetrics } from '../../shared/metrics.js';
 import type { RedisClient } from '../../shared/redis.js';
+import type { Quality } from '../../shared/redis-keys.js';
 import { Backoff } from './backoff.js';
-import { Publisher } from './publisher.js';
+import { Publisher, streamLabel } from './publisher.js';
 import type { MonitorLease } from './monitor-lease.js';
 import { createSource, type CaptureSpec, type SourceInfo, type VideoSource } from './source.js';
 import { StatusReporter } from './status-reporter.js';
@@ -29,6 +30,13 @@ export type CaptureEvent =
 
 const log = logger('capture');
 
+/**
+ * One stream of a monitor: its main stream, or its sub-stream (quality
+ * `sub`, from `secondSource`). A monitor with both runs two of these under
+ * its one lease; each has its own source, backoff, generation and Redis
+ * keys, so one failing never stops the other. Events of both go to the
+ * monitor's one events stream, the sub-stream's marked in their message.
+ */
 export class MonitorCapture {
   private readonly publisher: Publisher;
   private readonly status: StatusReporter;
@@ -55,11 +63,12 @@ export class MonitorCapture {
     private readonly lease: MonitorLease,
     /** Redis refused a write because another process holds the lease: this capture has stopped. */
     private readonly onFenced: (monitorId: number) => void = () => {},
+    readonly quality: Quality = 'main',
   ) {
-    this.publisher = new Publisher(redis, spec.id, config.retention, lease, () => this.fenced());
+    this.publisher = new Publisher(redis, spec.id, config.retention, lease, () => this.fenced(), quality);
     this.status = new StatusReporter(this.publisher, spec, config.capture);
     this.backoff = new Backoff(config.capture.reconnectMinMs, config.capture.reconnectMaxMs);
-    this.label = String(spec.id);
+    this.label = streamLabel(spec.id, quality);
     // Made here so a source that can never work (a bad synthetic: query) fails at start.
     this.source = this.newSource();
   }
@@ -72,7 +81,7 @@ export class MonitorCapture {
     this.lastConfig = stored ? configFromJson(JSON.parse(stored) as CodecConfigJson) : null;
     this.generation = this.lastConfig?.generation ?? 0;
     if (this.stopped) return;
-    if (this.lease.previousOwner !== '') {
+    if (this.lease.previousOwner !== '' && this.quality === 'main') {
       this.m.failovers.inc({ monitor: this.label });
       this.emit('capture_failover', `capture moved here from ${this.lease.previousOwner}, which stopped renewing its lease`);
       log.warn('took over a monitor from a capture process that stopped renewing its lease', { monitor: this.spec.id, from: this.lease.previousOwner });
@@ -109,7 +118,7 @@ export class MonitorCapture {
     let attempts = 0;
     while (!this.stopped) {
       if (attempts++ > 0) this.m.reconnects.inc({ monitor: this.label });
-      if (this.announce) this.emit('connecting', `connecting to monitor ${this.spec.id}`);
+      if (this.announce) this.emit('connecting', `connecting to monitor ${this.spec.id}${this.quality === 'sub' ? '\'s sub-stream' : ''}`);
       this.announce = false;
       const source = (this.source ??= this.newSource());
       let info: SourceInfo;
@@ -178,10 +187,10 @@ export class MonitorCapture {
     this.lastConfig = config;
     this.emit(this.failed ? 'connection_restored' : 'connected', describe(config));
     this.outage = false;
-    this.status.set('connected', this.generation);
+    this.status.set('connected', this.generation, { width: config.width, height: config.height });
     this.m.connected.set({ monitor: this.label }, 1);
     this.m.generation.set({ monitor: this.label }, this.generation);
-    log.info('connected', { monitor: this.spec.id, generation: this.generation, format: describe(config) });
+    log.info('connected', { monitor: this.spec.id, quality: this.quality, generation: this.generation, format: describe(config) });
   }
 
   /** The first keyframe of a connection. */
@@ -197,7 +206,7 @@ export class MonitorCapture {
       this.outage = true;
       this.emit('connection_failed', `cannot open source: ${err.message}`);
       this.status.set('failed', this.generation);
-      log.warn('connection failed', { monitor: this.spec.id, error: err.message });
+      log.warn('connection failed', { monitor: this.spec.id, quality: this.quality, error: err.message });
     }
   }
 
@@ -207,7 +216,7 @@ export class MonitorCapture {
     this.emit('capture_failed', reason);
     this.status.set('failed', this.generation);
     this.m.connected.set({ monitor: this.label }, 0);
-    log.warn('capture failed', { monitor: this.spec.id, reason });
+    log.warn('capture failed', { monitor: this.spec.id, quality: this.quality, reason });
   }
 
   private async closeSource(source: VideoSource): Promise<void> {
@@ -220,11 +229,11 @@ export class MonitorCapture {
   }
 
   private emit(event: CaptureEvent, message: string): void {
-    this.publisher.event(event, message, this.generation);
+    this.publisher.event(event, this.quality === 'main' ? message : `sub-stream: ${message}`, this.generation);
   }
 
   private newSource(): VideoSource {
-    return createSource(this.spec, { rtspTimeoutMs: this.config.capture.rtspTimeoutMs });
+    return createSource(streamSpec(this.spec, this.quality), { rtspTimeoutMs: this.config.capture.rtspTimeoutMs });
   }
 }
 
@@ -234,4 +243,11 @@ function sameFormat(a: CodecConfig, b: CodecConfig): boolean {
 
 function describe(c: CodecConfig): string {
   return `${c.codecString} ${c.width}x${c.height}`;
+}
+
+/** The spec of one of the monitor's streams: the sub-stream is the same camera read from `secondSource`. */
+export function streamSpec(spec: CaptureSpec, quality: Quality): CaptureSpec {
+  if (quality === 'main') return spec;
+  if (!spec.secondSource) throw new Error(`monitor ${spec.id} has no second source`);
+  return { ...spec, source: spec.secondSource };
 }

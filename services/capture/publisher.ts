@@ -11,7 +11,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { monitorKeys, MONITORS_KEY, MONITOR_NAMES_KEY, type MonitorKeys } from '../../shared/redis-keys.js';
+import { monitorKeys, MONITORS_KEY, MONITOR_NAMES_KEY, SUB_STREAMS_KEY, type MonitorKeys, type Quality } from '../../shared/redis-keys.js';
 import { scriptErrorCode, withScripts } from '../../shared/redis-scripts.js';
 import { configToJson, type CodecConfig } from '../../shared/codec.js';
 import { encodePacket, type Packet } from '../../shared/packet.js';
@@ -20,7 +20,7 @@ import type { RedisClient } from '../../shared/redis.js';
 import type { Config } from '../../shared/config.js';
 import { logger } from '../../shared/log.js';
 
-/** A packet as capture hands it over; the publisher adds the monitor id. */
+/** A packet as capture hands it over; the publisher adds the monitor id and the sub flag. */
 export type OutgoingPacket = Omit<Packet, 'kind' | 'monitorId'>;
 
 /** What the publisher can say about its writes, for the status record. */
@@ -41,8 +41,8 @@ const MAX_IN_FLIGHT = 250;
 const MAX_PENDING = 1000;
 
 const log = logger('publisher');
-/** Monitors whose last write was refused for lack of memory, for the process-wide gauge. */
-const full = new Set<number>();
+/** Streams (metric labels) whose last write was refused for lack of memory, for the process-wide gauge. */
+const full = new Set<string>();
 
 export class Publisher {
   readonly keys: MonitorKeys;
@@ -70,17 +70,20 @@ export class Publisher {
     private readonly lease: WriteLease,
     /** Called once when Redis says another process holds the lease. */
     private readonly onFenced: (holder: string) => void = () => {},
+    /** Which of the monitor's streams this publisher writes: its own keys, and the header's sub flag. */
+    readonly quality: Quality = 'main',
   ) {
     this.redis = withScripts(redis);
-    this.keys = monitorKeys(monitorId);
-    this.label = String(monitorId);
+    this.keys = monitorKeys(monitorId, quality);
+    this.label = streamLabel(monitorId, quality);
   }
 
-  /** Puts the monitor in the registry edges read; repeated by capture so a Redis restart heals. */
+  /** Puts the monitor (and its sub-stream) in the registry edges read; repeated by capture so a Redis restart heals. */
   async register(name: string): Promise<void> {
     await Promise.all([
       this.redis.sadd(MONITORS_KEY, String(this.monitorId)),
       this.redis.hset(MONITOR_NAMES_KEY, String(this.monitorId), name),
+      this.quality === 'sub' ? this.redis.sadd(SUB_STREAMS_KEY, String(this.monitorId)) : undefined,
     ]);
   }
 
@@ -107,7 +110,7 @@ export class Publisher {
       this.m.dropped.inc({ monitor: this.label, reason: this.skipReason });
       return;
     }
-    const bytes = encodePacket({ ...p, monitorId: this.monitorId });
+    const bytes = encodePacket({ ...p, monitorId: this.monitorId, sub: this.quality === 'sub' });
     const started = performance.now();
     this.inFlight++;
     this.m.inFlight.set({ monitor: this.label }, this.inFlight);
@@ -209,7 +212,7 @@ export class Publisher {
     if (code === 'OOM') {
       this.skipTo('redis_full');
       this.fullUntil = Date.now() + this.retention.fullHoldSeconds * 1000;
-      full.add(this.monitorId);
+      full.add(this.label);
       this.m.redisFull.set(1);
       // Retention normally moves only inside the publish script, which a full Redis refuses.
       if (this.lastError !== 'OOM') this.track(this.redis.zmTrim(this.keys.video, this.keys.keyframes, this.keys.meta, 1));
@@ -217,7 +220,7 @@ export class Publisher {
       this.skipTo('redis_error');
     }
     if (this.lastError !== code) {
-      log.warn('redis refused writes; dropping video until the next keyframe it takes', { monitor: this.monitorId, code, error: (err as Error).message });
+      log.warn('redis refused writes; dropping video until the next keyframe it takes', { monitor: this.monitorId, quality: this.quality, code, error: (err as Error).message });
     }
     this.lastError = code;
   }
@@ -231,7 +234,7 @@ export class Publisher {
   /** The hold after a full Redis is over: back to the configured retention. */
   private notFull(): void {
     this.fullUntil = 0;
-    full.delete(this.monitorId);
+    full.delete(this.label);
     this.m.redisFull.set(full.size > 0 ? 1 : 0);
   }
 
@@ -241,4 +244,9 @@ export class Publisher {
     log.warn('another capture holds this monitor\'s lease; this one stops writing', { monitor: this.monitorId, holder });
     this.onFenced(holder);
   }
+}
+
+/** The `monitor` label of capture metrics: the id for the main stream, `ID:sub` for the sub-stream. */
+export function streamLabel(monitorId: number, quality: Quality): string {
+  return quality === 'main' ? String(monitorId) : `${monitorId}:sub`;
 }

@@ -20,6 +20,7 @@ export class StatusReporter {
   private fps = 0;
   private kbps = 0;
   private lastPacketTime: number | null = null;
+  private size: { width: number; height: number } | null = null;
   private readonly startupTime = Date.now();
   private timer: NodeJS.Timeout | null = null;
 
@@ -47,10 +48,12 @@ export class StatusReporter {
     this.set(state, this.generation);
   }
 
-  set(state: CaptureState, generation: number): void {
+  /** `size`: the picture of the connection that starts (from its codec config). */
+  set(state: CaptureState, generation: number, size?: { width: number; height: number }): void {
     const changed = state !== this.state;
     this.state = state;
     this.generation = generation;
+    if (size) this.size = size;
     if (changed) this.write();
   }
 
@@ -81,6 +84,8 @@ export class StatusReporter {
       last_packet_time: this.lastPacketTime,
       capture_node: this.config.node,
       generation: this.generation,
+      width: this.size?.width ?? 0,
+      height: this.size?.height ?? 0,
       packets: this.packets,
       startup_time: this.startupTime,
       updated: Date.now(),

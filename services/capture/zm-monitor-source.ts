@@ -10,7 +10,7 @@
  */
 import { toCaptureSpec, type ZmCaptureSpec, type ZmDatabase, type ZmMonitorRow } from '../../shared/zoneminder/index.js';
 import { logger } from '../../shared/log.js';
-import { MONITORS_KEY, MONITOR_NAMES_KEY, monitorKeys } from '../../shared/redis-keys.js';
+import { MONITORS_KEY, MONITOR_NAMES_KEY, SUB_STREAMS_KEY, monitorKeys } from '../../shared/redis-keys.js';
 import type { RedisClient } from '../../shared/redis.js';
 import type { ApplyResult, CaptureService } from './capture-service.js';
 import type { CaptureSpec } from './source.js';
@@ -38,6 +38,8 @@ export class ZmMonitorSource {
   private failing = false;
   /** Monitors skipped because zmcast cannot capture their source, with the reason already logged. */
   private readonly skipped = new Map<number, string>();
+  /** Monitors whose SecondPath zmcast cannot capture (logged once); their main stream is captured. */
+  private readonly skippedSecond = new Set<number>();
 
   private constructor(private readonly o: ZmMonitorSourceOptions, readonly serverId: number | null) {}
 
@@ -84,6 +86,14 @@ export class ZmMonitorSource {
       seen.add(row.id);
       const spec = toCaptureSpec(row);
       const why = unsupported(row, spec);
+      if (spec.secondSource && !/^(rtsps?:\/\/|synthetic:)/i.test(spec.secondSource)) {
+        // Only the sub-stream is out of reach: the main stream is still captured.
+        if (!this.skippedSecond.has(row.id)) log.warn('sub-stream not captured: zmcast captures rtsp://, rtsps:// and synthetic: SecondPaths', { monitor: row.id });
+        this.skippedSecond.add(row.id);
+        delete spec.secondSource;
+      } else {
+        this.skippedSecond.delete(row.id);
+      }
       if (why === null) {
         this.skipped.delete(row.id);
         specs.push(spec);
@@ -114,10 +124,12 @@ export class ZmMonitorSource {
     await Promise.all([
       this.o.redis.srem(MONITORS_KEY, ...gone),
       this.o.redis.hdel(MONITOR_NAMES_KEY, ...gone),
+      this.o.redis.srem(SUB_STREAMS_KEY, ...gone),
       // Edges take a monitor with a codec config (meta) for one capture still publishes: a deleted one keeps none.
       ...gone.map((id) => {
         const k = monitorKeys(Number(id));
-        return this.o.redis.del(k.meta, k.video, k.keyframes);
+        const sub = monitorKeys(Number(id), 'sub');
+        return this.o.redis.del(k.meta, k.video, k.keyframes, sub.meta, sub.video, sub.keyframes);
       }),
     ]);
     log.info('monitors deleted in ZoneMinder', { monitors: gone.map(Number) });

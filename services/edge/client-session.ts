@@ -8,7 +8,7 @@ import type { Socket } from 'node:net';
 import type { WebSocket, RawData } from 'ws';
 import {
   CloseCode, ErrorCode, ProtocolError, ZmMessage, errorReply, parseMessage, toCommand,
-  type AckReply, type Command, type Reply, type RequestId, type Topic,
+  type AckReply, type Command, type Quality, type Reply, type RequestId, type Topic,
 } from '../../shared/protocol.js';
 import { isAuthMessage } from '../../shared/auth/index.js';
 import { configToJson } from '../../shared/codec.js';
@@ -221,8 +221,11 @@ export class ClientSession implements Outlet {
     if (!this.subs.has(key) && this.subs.size >= this.limits.maxSubscriptions) {
       throw new ProtocolError(ErrorCode.TooManySubscriptions, `At most ${this.limits.maxSubscriptions} subscriptions per connection`, requestId, monitorId);
     }
+    // One stream subscription per monitor: another quality replaces it (old packets stop before the new codec reply).
+    let quality: Quality = 'main';
     if (cmd.topic === 'stream') {
-      await this.checkCodec(monitorId, cmd.codec, requestId);
+      quality = cmd.quality === 'sub' && (await this.hub.hasSubStream(monitorId)) ? 'sub' : 'main';
+      await this.checkCodec(monitorId, cmd.codec, requestId, quality);
       this.mayView(monitorId, requestId);
     }
     this.subs.get(key)?.close();
@@ -234,8 +237,11 @@ export class ClientSession implements Outlet {
       this.ack('subscribe', 'events', 0, monitorId, requestId);
       this.subs.set(key, this.eventsSubscription(monitorId, cmd.since, cmd.epoch));
     } else {
-      this.ack('subscribe', 'stream', 0, monitorId, requestId);
-      this.subs.set(key, this.videoSubscription(monitorId, requestId));
+      const stream: Partial<AckReply> = { quality, keyframes_only: cmd.keyframesOnly };
+      if (quality !== cmd.quality) stream.fallback = true;
+      // The ZoneMinder draft's ack stays as the draft has it.
+      this.ack('subscribe', 'stream', 0, monitorId, requestId, this.format === 'zmcast' ? stream : {});
+      this.subs.set(key, this.videoSubscription(monitorId, requestId, quality, cmd.keyframesOnly));
     }
   }
 
@@ -284,9 +290,9 @@ export class ClientSession implements Outlet {
     };
   }
 
-  private videoSubscription(monitorId: number, requestId?: RequestId): Subscription {
-    const use = this.hub.acquireVideo(monitorId);
-    const sub = new VideoSubscription(this, monitorId, this.format === 'zoneminder' ? requestId : undefined);
+  private videoSubscription(monitorId: number, requestId: RequestId | undefined, quality: Quality, keyframesOnly: boolean): Subscription {
+    const use = this.hub.acquireVideo(monitorId, quality);
+    const sub = new VideoSubscription(this, monitorId, this.format === 'zoneminder' ? requestId : undefined, quality, keyframesOnly);
     use.channel.add(sub);
     use.ready.catch((err) => this.fail(err));
     return {
@@ -299,9 +305,9 @@ export class ClientSession implements Outlet {
   }
 
   /** Passthrough only: the codec asked for must be the camera's. */
-  private async checkCodec(monitorId: number, codec: string, requestId?: RequestId): Promise<void> {
+  private async checkCodec(monitorId: number, codec: string, requestId: RequestId | undefined, quality: Quality): Promise<void> {
     if (codec === 'auto') return;
-    const config = await this.hub.currentConfig(monitorId);
+    const config = await this.hub.currentConfig(monitorId, quality);
     if (codec === 'mjpeg' || (config && config.codec !== codec)) {
       throw new ProtocolError(ErrorCode.UnsupportedCodec, ZmMessage.StreamUnavailable, requestId, monitorId);
     }
@@ -318,12 +324,12 @@ export class ClientSession implements Outlet {
       this.sendFrames(kf.zoneminder(requestId));
       return;
     }
-    if (kf.config) this.sendJson({ type: 'codec', monitor_id: monitorId, ...configToJson(kf.config), request_id: requestId });
+    if (kf.config) this.sendJson({ type: 'codec', monitor_id: monitorId, quality: 'main', ...configToJson(kf.config), request_id: requestId });
     this.sendFrames([kf.zmcast()]);
   }
 
-  private ack(command: string, topic: Topic, intervalMs: number, monitorId: number, requestId?: RequestId): void {
-    const ack: AckReply = { type: 'ack', command, topic, interval_ms: intervalMs, monitor_id: monitorId };
+  private ack(command: string, topic: Topic, intervalMs: number, monitorId: number, requestId?: RequestId, extra: Partial<AckReply> = {}): void {
+    const ack: AckReply = { type: 'ack', command, topic, interval_ms: intervalMs, monitor_id: monitorId, ...extra };
     this.sendJson(withRequest(ack, requestId));
   }
 

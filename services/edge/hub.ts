@@ -1,10 +1,10 @@
 /**
- * The edge's registry of live channels: one VideoChannel and one
- * EventsChannel per monitor with local subscribers, each fed by a shared
+ * The edge's registry of live channels: one VideoChannel per monitor stream
+ * (main, sub) and one EventsChannel per monitor with local subscribers, each fed by a shared
  * StreamReader. A channel with no subscribers lingers briefly (viewers often
  * come back at once) and is then closed.
  */
-import { monitorKeys } from '../../shared/redis-keys.js';
+import { monitorKeys, SUB_STREAMS_KEY, type Quality } from '../../shared/redis-keys.js';
 import { configFromJson, type CodecConfig, type CodecConfigJson } from '../../shared/codec.js';
 import { duplicate, isCluster, type RedisClient } from '../../shared/redis.js';
 import { edgeMetrics } from '../../shared/metrics.js';
@@ -34,7 +34,8 @@ export interface ChannelUse<T> {
 
 export class Hub {
   readonly directory: MonitorDirectory;
-  private readonly video = new Map<number, Entry<VideoChannel>>();
+  /** By `videoKey(monitor, quality)`. */
+  private readonly video = new Map<string, Entry<VideoChannel>>();
   private readonly events = new Map<number, Entry<EventsChannel>>();
   private readonly readers = new Map<string, StreamReader>();
   private readonly depthTimer: NodeJS.Timeout;
@@ -46,16 +47,16 @@ export class Hub {
     this.depthTimer = setInterval(() => void this.sampleQueueDepth(), QUEUE_DEPTH_EVERY_MS).unref();
   }
 
-  /** Takes a use of the monitor's video channel (starting it if needed). */
-  acquireVideo(monitorId: number): ChannelUse<VideoChannel> {
-    return this.acquire(this.video, monitorId, () => {
-      const keys = monitorKeys(monitorId);
-      return new VideoChannel(monitorId, keys, this.redis, this.readerFor(monitorId));
+  /** Takes a use of the video channel of one of the monitor's streams (starting it if needed). */
+  acquireVideo(monitorId: number, quality: Quality = 'main'): ChannelUse<VideoChannel> {
+    return this.acquire(this.video, videoKey(monitorId, quality), monitorId, () => {
+      const keys = monitorKeys(monitorId, quality);
+      return new VideoChannel(monitorId, keys, this.redis, this.readerFor(monitorId), quality);
     });
   }
 
   acquireEvents(monitorId: number): ChannelUse<EventsChannel> {
-    return this.acquire(this.events, monitorId, () => {
+    return this.acquire(this.events, monitorId, monitorId, () => {
       const keys = monitorKeys(monitorId);
       return new EventsChannel(monitorId, keys, this.redis, this.readerFor(monitorId));
     });
@@ -69,17 +70,27 @@ export class Hub {
   }
 
   /** A running video channel, if this edge has one, for one-shot requests. */
-  videoChannel(monitorId: number): VideoChannel | undefined {
-    return this.video.get(monitorId)?.channel;
+  videoChannel(monitorId: number, quality: Quality = 'main'): VideoChannel | undefined {
+    return this.video.get(videoKey(monitorId, quality))?.channel;
   }
 
-  /** The monitor's codec config: the local channel's if following it, else from Redis. */
-  async currentConfig(monitorId: number): Promise<CodecConfig | null> {
-    const local = this.video.get(monitorId)?.channel.codecConfig;
+  /** A stream's codec config: the local channel's if following it, else from Redis. */
+  async currentConfig(monitorId: number, quality: Quality = 'main'): Promise<CodecConfig | null> {
+    const local = this.video.get(videoKey(monitorId, quality))?.channel.codecConfig;
     if (local) return local;
     // Unknown while Redis does not answer: the subscription starts and gets the config when it comes.
-    const json = await answered(this.redis.hget(monitorKeys(monitorId).meta, 'config'));
+    const json = await answered(this.redis.hget(monitorKeys(monitorId, quality).meta, 'config'));
     return json ? configFromJson(JSON.parse(json) as CodecConfigJson) : null;
+  }
+
+  /**
+   * Whether the monitor has a sub-stream: capture lists it in the registry
+   * (and removes it when the monitor loses its second source). Unknown while
+   * Redis does not answer counts as no: the main stream is served instead.
+   */
+  async hasSubStream(monitorId: number): Promise<boolean> {
+    if (this.video.get(videoKey(monitorId, 'sub'))?.channel.codecConfig) return true;
+    return (await answered(this.redis.sismember(SUB_STREAMS_KEY, String(monitorId)))) === 1;
   }
 
   async stop(): Promise<void> {
@@ -114,8 +125,8 @@ export class Hub {
     return reader;
   }
 
-  private acquire<T extends VideoChannel | EventsChannel>(map: Map<number, Entry<T>>, id: number, make: () => T): ChannelUse<T> {
-    let entry = map.get(id);
+  private acquire<K, T extends VideoChannel | EventsChannel>(map: Map<K, Entry<T>>, key: K, id: number, make: () => T): ChannelUse<T> {
+    let entry = map.get(key);
     if (!entry) {
       const channel = make();
       // start() retries until Redis answers; it only fails on a bug.
@@ -124,7 +135,7 @@ export class Hub {
         throw err;
       });
       entry = { channel, ready, users: 0, linger: null };
-      map.set(id, entry);
+      map.set(key, entry);
     }
     if (entry.linger) {
       clearTimeout(entry.linger);
@@ -139,25 +150,25 @@ export class Hub {
       release: () => {
         if (released) return;
         released = true;
-        this.release(map, id, held);
+        this.release(map, key, id, held);
       },
     };
   }
 
-  private release<T extends VideoChannel | EventsChannel>(map: Map<number, Entry<T>>, id: number, entry: Entry<T>): void {
+  private release<K, T extends VideoChannel | EventsChannel>(map: Map<K, Entry<T>>, key: K, id: number, entry: Entry<T>): void {
     if (--entry.users > 0) return;
     entry.linger = setTimeout(() => {
       if (entry.users > 0) return;
-      if (map.get(id) === entry) map.delete(id);
+      if (map.get(key) === entry) map.delete(key);
       entry.channel.stop();
       this.dropIdleReader(id);
     }, LINGER_MS);
     entry.linger.unref();
   }
 
-  /** On a Cluster each monitor has its own reader: stop it once neither channel uses it. */
+  /** On a Cluster each monitor has its own reader: stop it once none of its channels uses it. */
   private dropIdleReader(id: number): void {
-    if (!isCluster(this.redis) || this.video.has(id) || this.events.has(id)) return;
+    if (!isCluster(this.redis) || this.video.has(videoKey(id, 'main')) || this.video.has(videoKey(id, 'sub')) || this.events.has(id)) return;
     const key = `m:${id}`;
     const reader = this.readers.get(key);
     if (!reader || reader.size > 0) return;
@@ -168,12 +179,16 @@ export class Hub {
   private async sampleQueueDepth(): Promise<void> {
     const m = this.m;
     this.checkReaders();
-    await Promise.all([...this.video.keys()].map(async (id) => {
+    await Promise.all([...this.video.values()].map(async ({ channel }) => {
       try {
-        m.streamLength.set({ monitor: String(id) }, await this.redis.xlen(monitorKeys(id).video));
+        m.streamLength.set({ monitor: channel.label }, await this.redis.xlen(channel.keys.video));
       } catch {
         // Redis trouble shows in readyz and reader metrics; a missed sample is harmless.
       }
     }));
   }
+}
+
+function videoKey(monitorId: number, quality: Quality): string {
+  return `${monitorId}:${quality}`;
 }

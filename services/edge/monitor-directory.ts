@@ -10,7 +10,7 @@
  */
 import { monitorKeys, MONITORS_KEY, MONITOR_NAMES_KEY } from '../../shared/redis-keys.js';
 import type { RedisClient } from '../../shared/redis.js';
-import { ErrorCode, ProtocolError, type StatusReply } from '../../shared/protocol.js';
+import { ErrorCode, ProtocolError, type StatusReply, type SubStreamStatus } from '../../shared/protocol.js';
 import type { StatusRecord } from '../../shared/status-record.js';
 import { within } from '../../shared/within.js';
 import { logger } from '../../shared/log.js';
@@ -71,7 +71,7 @@ export class MonitorDirectory {
   status(monitorId: number): Promise<StatusReply> {
     return cached(this.statuses, monitorId, async () => {
       const read = Promise.all([
-        this.redis.get(monitorKeys(monitorId).status),
+        this.redis.mget(monitorKeys(monitorId).status, monitorKeys(monitorId, 'sub').status),
         this.redis.hget(MONITOR_NAMES_KEY, String(monitorId)),
       ]);
       const fresh = await answered(read);
@@ -79,8 +79,9 @@ export class MonitorDirectory {
         const last = this.lastStatus.get(monitorId) ?? toStatusReply(monitorId, `Monitor ${monitorId}`, null);
         return { ...last, stale: true };
       }
-      const [record, name] = fresh;
-      const reply = toStatusReply(monitorId, name ?? `Monitor ${monitorId}`, record ? (JSON.parse(record) as StatusRecord) : null);
+      const [[record, subRecord], name] = fresh;
+      const parse = (json: string | null) => (json ? (JSON.parse(json) as StatusRecord) : null);
+      const reply = toStatusReply(monitorId, name ?? `Monitor ${monitorId}`, parse(record), Date.now(), parse(subRecord));
       remember(this.lastStatus, monitorId, reply);
       return reply;
     }, () => STATUS_TTL_MS);
@@ -134,9 +135,8 @@ function remember<T>(map: Map<number, T>, key: number, value: T): void {
 }
 
 /** ZoneMinder's status fields, filled from the capture status record; zmcast's own fields follow. */
-export function toStatusReply(monitorId: number, name: string, r: StatusRecord | null, now = Date.now()): StatusReply {
-  // A record capture stopped refreshing (killed, paused, cut off) says nothing true about now.
-  const silent = r !== null && now - r.updated > 2 * (r.interval_ms ?? 1000) + 500;
+export function toStatusReply(monitorId: number, name: string, r: StatusRecord | null, now = Date.now(), sub: StatusRecord | null = null): StatusReply {
+  const silent = isSilent(r, now);
   const connected = r?.state === 'connected' && !silent;
   return {
     type: 'status',
@@ -165,5 +165,30 @@ export function toStatusReply(monitorId: number, name: string, r: StatusRecord |
     generation: r?.generation ?? 0,
     publishing: r && !silent ? r.publishing ?? 'ok' : null,
     stale: false,
+    width: r?.width ?? 0,
+    height: r?.height ?? 0,
+    sub: sub ? toSubStatus(sub, now) : null,
+  };
+}
+
+/** A record capture stopped refreshing (killed, paused, cut off) says nothing true about now. */
+function isSilent(r: StatusRecord | null, now: number): boolean {
+  return r !== null && now - r.updated > 2 * (r.interval_ms ?? 1000) + 500;
+}
+
+function toSubStatus(r: StatusRecord, now: number): SubStreamStatus {
+  const silent = isSilent(r, now);
+  const connected = r.state === 'connected' && !silent;
+  return {
+    online: !silent,
+    connected,
+    capture_state: silent ? 'unresponsive' : r.state,
+    capture_fps: connected ? r.fps : 0,
+    capture_bandwidth: connected ? Math.round((r.kbps * 1000) / 8) : 0,
+    width: r.width ?? 0,
+    height: r.height ?? 0,
+    generation: r.generation,
+    publishing: silent ? null : r.publishing ?? 'ok',
+    last_packet_age_ms: r.last_packet_time ? now - r.last_packet_time : null,
   };
 }

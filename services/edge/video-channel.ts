@@ -10,7 +10,7 @@
  * stall is skipped up to the first keyframe that is live again.
  */
 import { configFromJson, type CodecConfig, type CodecConfigJson } from '../../shared/codec.js';
-import type { MonitorKeys } from '../../shared/redis-keys.js';
+import type { MonitorKeys, Quality } from '../../shared/redis-keys.js';
 import type { RedisClient } from '../../shared/redis.js';
 import type { DropReason } from '../../shared/protocol.js';
 import { edgeMetrics } from '../../shared/metrics.js';
@@ -52,16 +52,18 @@ export class VideoChannel {
   private baseDelay: number | null = null;
   /** Packets skipped while catching up with a backlog. */
   private skippedStale = 0;
-  private readonly label: string;
+  /** The `monitor` label of its metrics: the id for the main stream, `ID:sub` for the sub-stream (as capture's). */
+  readonly label: string;
   private readonly m = edgeMetrics();
 
   constructor(
     readonly monitorId: number,
-    private readonly keys: MonitorKeys,
+    readonly keys: MonitorKeys,
     private readonly redis: RedisClient,
     private readonly reader: StreamReader,
+    readonly quality: Quality = 'main',
   ) {
-    this.label = String(monitorId);
+    this.label = quality === 'main' ? String(monitorId) : `${monitorId}:sub`;
   }
 
   /** Loads the current GOP from Redis, then follows the stream live; retries until Redis answers. */
@@ -81,18 +83,22 @@ export class VideoChannel {
     this.stopped = true;
     this.reader.remove(this.keys.video);
     this.subscribers.clear();
-    this.m.subscribers.remove({ monitor: this.label });
+    this.m.subscribers.remove(this.subscriberLabels);
   }
 
   add(sub: VideoSubscriber): void {
     this.subscribers.add(sub);
-    this.m.subscribers.set({ monitor: this.label }, this.subscribers.size);
+    this.m.subscribers.set(this.subscriberLabels, this.subscribers.size);
     if (this.live) sub.begin(this.config, this.epoch, this.gop);
   }
 
   remove(sub: VideoSubscriber): void {
     this.subscribers.delete(sub);
-    this.m.subscribers.set({ monitor: this.label }, this.subscribers.size);
+    this.m.subscribers.set(this.subscriberLabels, this.subscribers.size);
+  }
+
+  private get subscriberLabels(): { monitor: string; quality: Quality } {
+    return { monitor: String(this.monitorId), quality: this.quality };
   }
 
   get codecConfig(): CodecConfig | null {

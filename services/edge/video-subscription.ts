@@ -3,10 +3,11 @@
  * limit (send-budget.ts), video for this client is skipped until the next
  * keyframe (so what it does get still decodes) and the client is told how
  * many packets it missed; past the budget the connection is closed. Other
- * viewers never wait.
+ * viewers never wait. A `keyframes_only` subscription gets keyframes alone
+ * (each decodable with the codec config sent first), for very large grids.
  */
 import { configToJson, type CodecConfig } from '../../shared/codec.js';
-import type { CodecReply, DropReason, DroppedReply, RequestId } from '../../shared/protocol.js';
+import type { CodecReply, DropReason, DroppedReply, Quality, RequestId } from '../../shared/protocol.js';
 import { edgeMetrics } from '../../shared/metrics.js';
 import type { CachedPacket } from './cached-packet.js';
 import type { Frame } from './frame.js';
@@ -37,6 +38,8 @@ export class VideoSubscription implements VideoSubscriber {
     private readonly outlet: Outlet,
     readonly monitorId: number,
     private readonly requestId?: RequestId,
+    readonly quality: Quality = 'main',
+    private readonly keyframesOnly = false,
   ) {
     this.label = String(monitorId);
   }
@@ -50,7 +53,7 @@ export class VideoSubscription implements VideoSubscriber {
 
   codec(config: CodecConfig, epoch: string | null): void {
     if (this.outlet.format !== 'zmcast') return; // the ZoneMinder format carries extradata on keyframes instead
-    const reply: CodecReply = { type: 'codec', monitor_id: this.monitorId, ...configToJson(config), epoch: epoch ?? '' };
+    const reply: CodecReply = { type: 'codec', monitor_id: this.monitorId, quality: this.quality, ...configToJson(config), epoch: epoch ?? '' };
     this.outlet.sendJson(reply);
   }
 
@@ -64,6 +67,7 @@ export class VideoSubscription implements VideoSubscriber {
 
   /** Writes the packet (or skips it) and returns the bytes written, for the channel's counters. */
   deliver(packet: CachedPacket): number {
+    if (this.keyframesOnly && !packet.keyframe) return 0;
     // Sampled at keyframes: one observation per GOP per viewer is plenty for a histogram.
     if (packet.keyframe) this.m.sendQueueBytes.observe(this.outlet.budget.queued);
     const room = this.outlet.budget.check();

@@ -35,6 +35,8 @@ export interface ZmMonitorRow {
   deleted: boolean;
   serverId: number | null;
   path: string;
+  /** The sub-stream's URL; '' when none (or on a schema before 1.35.20, which has no SecondPath). */
+  secondPath: string;
   user: string;
   pass: string;
   method: string;
@@ -56,6 +58,7 @@ export class ZmDatabase {
   private schema: Promise<ZmSchema> | undefined;
   private closing: Promise<void> | undefined;
   private groupsInFlight: ReturnType<ZmDatabase['groupTree']> | undefined;
+  private hasSecondPath: Promise<boolean> | undefined;
 
   constructor(private readonly pool: Pool) {}
 
@@ -211,8 +214,16 @@ export class ZmDatabase {
    * Deleted = 0, Type != 'WebSite', and ServerId = this server when one is set.
    */
   async captureMonitors(serverId: number | null): Promise<ZmMonitorRow[]> {
+    this.hasSecondPath ??= this.rows(
+      `SELECT 1 AS x FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'Monitors' AND COLUMN_NAME = 'SecondPath'`,
+      [],
+    ).then((r) => r.length > 0, (err: unknown) => {
+      this.hasSecondPath = undefined;
+      throw err;
+    });
+    const secondPath = (await this.hasSecondPath) ? 'SecondPath' : "'' AS SecondPath";
     const rows = await this.rows(
-      `SELECT Id, Name, Type, Capturing, Deleted, ServerId, Path, User, Pass, Method, Options FROM Monitors
+      `SELECT Id, Name, Type, Capturing, Deleted, ServerId, Path, ${secondPath}, User, Pass, Method, Options FROM Monitors
         WHERE Capturing != 'None' AND Deleted = 0 AND Type != 'WebSite'${serverId === null ? '' : ' AND ServerId = ?'}
         ORDER BY Id`,
       serverId === null ? [] : [serverId],
@@ -225,6 +236,7 @@ export class ZmDatabase {
       deleted: Boolean(Number(r.Deleted)),
       serverId: r.ServerId === null ? null : Number(r.ServerId),
       path: r.Path === null ? '' : String(r.Path),
+      secondPath: r.SecondPath === null ? '' : String(r.SecondPath),
       user: r.User === null ? '' : String(r.User),
       pass: r.Pass === null ? '' : String(r.Pass),
       method: r.Method === null ? '' : String(r.Method),

@@ -3,6 +3,8 @@
  * zm_ffmpeg_camera.cpp reads the same columns: `Path` is the URL, `User`/
  * `Pass` become its userinfo only when it has none, `Method` picks the RTSP
  * transport, and `Options` is an ffmpeg `key=value,key=value` dictionary.
+ * `SecondPath` (the sub-stream) gets `User:Pass@` the way ZoneMinder's go2rtc
+ * registration writes it (zm_monitor_go2rtc.cpp): inserted raw.
  * The result holds camera passwords: never log `source`.
  */
 import type { ZmMonitorRow } from './database.js';
@@ -12,6 +14,8 @@ export interface ZmCaptureSpec {
   name: string;
   /** Camera URL with credentials, `synthetic:…`, or a file path. Secret. */
   source: string;
+  /** The sub-stream from `SecondPath`, with credentials; absent when SecondPath is empty. Secret. */
+  secondSource?: string;
   /** For rtsp:// sources: ffmpeg's `rtsp_transport`. */
   rtspTransport?: 'udp' | 'udp_multicast' | 'tcp' | 'http';
   /** ffmpeg options from the `Options` column. */
@@ -56,5 +60,17 @@ export function toCaptureSpec(m: ZmMonitorRow): ZmCaptureSpec {
       // Not a URL Node can parse: leave Path exactly as ZoneMinder stored it.
     }
   }
+  const second = m.secondPath.trim();
+  if (second !== '') spec.secondSource = withZmCredentials(second, m.user, m.pass);
   return spec;
+}
+
+/**
+ * SecondPath as ZoneMinder opens it: with `User` set, `User:Pass@` goes right
+ * after `rtsp://`, or `rtsp://User:Pass@` before a path without that scheme.
+ * A path that names its own credentials (or a zmcast synthetic: source) is left alone.
+ */
+function withZmCredentials(path: string, user: string, pass: string): string {
+  if (!user || path.startsWith('synthetic:') || /^rtsps?:\/\/[^/]*@/i.test(path)) return path;
+  return path.startsWith('rtsp://') ? `rtsp://${user}:${pass}@${path.slice('rtsp://'.length)}` : `rtsp://${user}:${pass}@${path}`;
 }

@@ -8,8 +8,9 @@ import { Redis } from 'ioredis';
 import { CaptureService } from '../../services/capture/capture-service.js';
 import { ZmMonitorSource } from '../../services/capture/zm-monitor-source.js';
 import { ZmDatabase } from '../../shared/zoneminder/database.js';
+import { toCaptureSpec } from '../../shared/zoneminder/monitors.js';
 import { setLogLevel } from '../../shared/log.js';
-import { MONITOR_NAMES_KEY, MONITORS_KEY, monitorKeys } from '../../shared/redis-keys.js';
+import { MONITOR_NAMES_KEY, MONITORS_KEY, SUB_STREAMS_KEY, monitorKeys } from '../../shared/redis-keys.js';
 import { createZmTestDatabase, type TestDatabase } from '../helpers/mariadb.js';
 import { freshRedisUrl } from '../helpers/redis.js';
 import { ZmFixture } from '../zoneminder/fixtures.js';
@@ -190,5 +191,49 @@ describe('capture in ZoneMinder mode', () => {
     // This camera offers no multicast: the SETUP that asks for it is refused (461), so Method reached FFmpeg.
     await until(async () => (await readEvents(redis, 3)).some((e) => e.event === 'connection_failed'), 15_000, 'multicast refused');
     expect(await packets(3)).toBe(0);
+  });
+
+  it('captures SecondPath as the monitor\'s sub-stream, and drops it when SecondPath is emptied', async () => {
+    await zm.addMonitor({ id: 1, name: 'Front', path: CAM, serverId: 1 });
+    await zm.addMonitor({ id: 2, name: 'MJPEG sub', path: CAM, serverId: 1 });
+    await db.sql.query("UPDATE Monitors SET SecondPath = 'synthetic:?size=96x64&fps=10&gop=10' WHERE Id = 1");
+    // A sub-stream zmcast cannot capture leaves the main stream captured.
+    await db.sql.query("UPDATE Monitors SET SecondPath = 'http://cam.local/mjpg' WHERE Id = 2");
+    await follow({ name: 'cam-a' });
+    await until(async () => packetsOf(await readVideoStream(redis, 1, 'sub')).length >= 5, 15_000, 'sub-stream packets');
+    expect(await readMetaConfig(redis, 1, 'sub')).toMatchObject({ width: 96, height: 64 });
+    expect(await readMetaConfig(redis, 1, 'main')).toMatchObject({ width: 160, height: 120 });
+    expect(await redis.smembers(SUB_STREAMS_KEY)).toEqual(['1']);
+    await until(async () => (await packets(2)) >= 3, 15_000, 'main stream of the monitor whose SecondPath is out of reach');
+
+    await db.sql.query("UPDATE Monitors SET SecondPath = '' WHERE Id = 1");
+    expect(await source!.refresh()).toMatchObject({ replaced: [1] });
+    expect(await redis.smembers(SUB_STREAMS_KEY)).toEqual([]);
+    expect(await readMetaConfig(redis, 1, 'sub')).toBeNull();
+    await until(async () => (await packets(1)) >= 3, 15_000, 'main stream after the change');
+  });
+
+  it('puts User:Pass into SecondPath as ZoneMinder does (raw, after rtsp:// or before a bare path), and reads a schema without SecondPath', async () => {
+    await zm.addMonitor({ id: 1, name: 'Scheme', path: 'rtsp://cam.local/main', user: 'viewer', pass: 'p@ss', serverId: 1 });
+    await zm.addMonitor({ id: 2, name: 'Bare', path: 'rtsp://cam.local/main', user: 'viewer', pass: 'p@ss', serverId: 1 });
+    await zm.addMonitor({ id: 3, name: 'No user', path: 'rtsp://cam.local/main', serverId: 1 });
+    await zm.addMonitor({ id: 4, name: 'None', path: 'rtsp://cam.local/main', user: 'viewer', pass: 'p@ss', serverId: 1 });
+    await db.sql.query("UPDATE Monitors SET SecondPath = CASE Id WHEN 1 THEN 'rtsp://cam.local/sub' WHEN 2 THEN 'cam.local/sub' WHEN 3 THEN 'rtsp://cam.local/sub' ELSE '' END");
+    const specs = (await zmdb.captureMonitors(1)).map(toCaptureSpec);
+    expect(specs.map((s) => s.secondSource)).toEqual([
+      'rtsp://viewer:p@ss@cam.local/sub',
+      'rtsp://viewer:p@ss@cam.local/sub',
+      'rtsp://cam.local/sub',
+      undefined,
+    ]);
+
+    // ZoneMinder before 1.35.20 has no SecondPath column: monitors read as having no sub-stream.
+    await db.sql.query('ALTER TABLE Monitors DROP COLUMN SecondPath');
+    const old = ZmDatabase.connect(db.settings);
+    try {
+      expect((await old.captureMonitors(1)).map((r) => r.secondPath)).toEqual(['', '', '', '']);
+    } finally {
+      await old.close();
+    }
   });
 });

@@ -116,7 +116,7 @@ describe('zmcast command line', () => {
     });
     expect(watch.status).toBe(0);
     const summary = JSON.parse(watch.stderr.trim().split('\n').pop()!);
-    expect(summary.packets).toBeGreaterThan(40);
+    expect(summary.packets).toBeGreaterThan(30); // 3 s of the demo's 15 fps main stream
     expect(summary.dropped).toBe(0);
     expect(statSync(file).size).toBeGreaterThan(summary.bytes); // payloads plus the parameter sets in front
     const probe = spawnSync('ffprobe', ['-v', 'error', '-count_frames', '-f', 'h264', '-show_entries', 'stream=codec_name,nb_read_frames', '-of', 'json', file], { encoding: 'utf8' });

@@ -27,6 +27,19 @@ describe('configuration', () => {
     expect(c.capture.monitors.map((m) => [m.id, m.source])).toEqual([[1, 'synthetic:?fps=10'], [2, 'rtsp://user:pw@cam/stream']]);
   });
 
+  it('reads a second stream after | in the environment, or secondSource in the file', () => {
+    const env = loadConfig({ env: { ZMCAST_MONITORS: '1=rtsp://cam/main|rtsp://cam/sub,2=synthetic:?size=1280x720|synthetic:?size=640x360,3=synthetic:' } });
+    expect(env.capture.monitors).toEqual([
+      { id: 1, name: 'Monitor 1', source: 'rtsp://cam/main', secondSource: 'rtsp://cam/sub' },
+      { id: 2, name: 'Monitor 2', source: 'synthetic:?size=1280x720', secondSource: 'synthetic:?size=640x360' },
+      { id: 3, name: 'Monitor 3', source: 'synthetic:' },
+    ]);
+    const file = loadConfig({ env: {}, overrides: { capture: { monitors: [{ id: 4, source: 'rtsp://cam/main', secondSource: 'rtsp://cam/sub' }] as never } } });
+    expect(file.capture.monitors).toEqual([{ id: 4, name: 'Monitor 4', source: 'rtsp://cam/main', secondSource: 'rtsp://cam/sub' }]);
+    expect(() => loadConfig({ env: { ZMCAST_MONITORS: '1=rtsp://a|ftp://b' } })).toThrow(/secondSource must be/);
+    expect(() => loadConfig({ env: { ZMCAST_MONITORS: '1=rtsp://a|rtsp://b|rtsp://c' } })).toThrow(/at most two sources/);
+  });
+
   it('rejects a bad value with an error naming the key and its variable', () => {
     expect(() => loadConfig({ env: { ZMCAST_EDGE_PORT: 'eighty' } })).toThrow(/edge\.port \(env ZMCAST_EDGE_PORT\).*"eighty"/);
     expect(() => loadConfig({ env: { ZMCAST_LOG_LEVEL: 'loud' } })).toThrow(ConfigError);

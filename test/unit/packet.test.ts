@@ -24,6 +24,13 @@ describe('packet format', () => {
     expect(isKeyframe(encodePacket({ ...sample, keyframe: false }))).toBe(false);
   });
 
+  it('marks sub-stream packets with flag bit 1, beside the keyframe bit', () => {
+    expect(decodeHeader(encodePacket(sample))).toMatchObject({ sub: false, keyframe: true });
+    const sub = encodePacket({ ...sample, sub: true });
+    expect(sub[3]).toBe(0b11);
+    expect(decodeHeader(sub)).toMatchObject({ sub: true, keyframe: true });
+  });
+
   it('rejects bytes that are not a zmcast packet', () => {
     expect(() => decodeHeader(Buffer.alloc(10))).toThrow(PacketFormatError);
     const wrongVersion = encodePacket(sample);
