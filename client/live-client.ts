@@ -25,6 +25,7 @@ import {
   type StatusReply,
   type Topic,
 } from '../shared/protocol.js';
+import type { Quality } from '../shared/redis-keys.js';
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
 import { checkEdgeUrl, toWsUrl } from './edge-url.js';
 import { EventResume } from './event-resume.js';
@@ -32,7 +33,7 @@ import { RETRY_CLOSE, retryStatus } from './retry-policy.js';
 import { TypedEmitter } from './typed-emitter.js';
 
 /** The two qualities a monitor may offer; `sub` falls back to `main` where there is no second stream. */
-export type Quality = 'main' | 'sub';
+export type { Quality };
 
 /** What a `WebSocket` must offer: the browser's, or `ws` in Node. */
 export interface SocketLike {
@@ -311,9 +312,11 @@ export class LiveClient extends TypedEmitter<LiveClientEvents> {
     // `hello` comes from any edge that accepts sockets; anything else shows this one serves us.
     if (msg.type !== 'hello') this.attempt = 0;
     switch (msg.type) {
-      case 'codec':
-        this.emit('codec', { ...(msg as unknown as CodecReply), quality: msg.quality === 'sub' ? 'sub' : 'main' });
+      case 'codec': {
+        const c = msg as unknown as CodecReply;
+        this.emit('codec', { ...c, quality: c.quality ?? 'main' });
         break;
+      }
       case 'status': this.emit('status', msg as unknown as StatusReply); break;
       case 'dropped': this.emit('dropped', msg as unknown as DroppedReply); break;
       case 'auth': this.emit('auth', msg as unknown as AuthReply); break;
@@ -328,7 +331,7 @@ export class LiveClient extends TypedEmitter<LiveClientEvents> {
         const a = msg as unknown as AckReply;
         this.emit('ack', a);
         if (a.topic === 'stream') {
-          this.emit('streamAck', { monitorId: a.monitor_id, quality: msg.quality === 'sub' ? 'sub' : 'main', keyframesOnly: msg.keyframes_only === true, fallback: msg.fallback === true });
+          this.emit('streamAck', { monitorId: a.monitor_id, quality: a.quality ?? 'main', keyframesOnly: a.keyframes_only === true, fallback: a.fallback === true });
         }
         break;
       }
