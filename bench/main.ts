@@ -3,14 +3,15 @@
  *                     [--baselines 100,500,…] [--edges 1,2] [--idle N] [--profile] [--full]`
  * `npm run bench -- pictures` (cost per picture, monitors per worker core, snapshot latency beside ffmpeg per request)
  * `npm run bench -- soak [--minutes 30] [--viewers 500] [--churn-per-second 5] [--monitors 4] [--fps 25] [--size BYTES]`
+ * `npm run bench -- montage [--seconds N]` (16 tiles of the page in Chromium: main, sub, keyframes only)
  *
  * Scenarios: fanout, first-frame, capture-density, idle, slow (all of them,
  * at quick sizes, when none is named; --full for the bigger sweeps). Systems:
  * zmcast, the naive and Socket.IO baselines, and `floor` (bare socket writes,
  * the machine's limit for any Node edge). `--edges N` (or a list) runs each
  * fan-out point with N edge processes sharing the viewers; such a run goes to
- * fanout-edges.json so the single-edge table stays. `soak` runs only when named (30 min by
- * default) and exits non-zero when its verdict fails; `pictures` also runs only when named. Results go to bench/results/*.json;
+ * fanout-edges.json so the single-edge table stays. `soak`, `pictures` and `montage` run only when named (soak: 30 min
+ * by default, and exits non-zero when its verdict fails). Results go to bench/results/*.json;
  * `plot` redraws docs/performance-fanout.svg from bench/results/fanout.json.
  */
 import { parseArgs } from 'node:util';
@@ -21,6 +22,7 @@ import { slow } from './scenarios/slow.js';
 import { captureDensity } from './scenarios/capture-density.js';
 import { soak } from './scenarios/soak.js';
 import { pictures } from './scenarios/pictures.js';
+import { montage } from './scenarios/montage.js';
 import { plot, soakTable } from './report.js';
 import { RESULTS_DIR, writeResult } from './lib/results.js';
 import { describeMachine } from './lib/proc.js';
@@ -28,7 +30,7 @@ import type { BenchOptions } from './scenarios/options.js';
 
 const SCENARIOS = ['fanout', 'first-frame', 'capture-density', 'idle', 'slow'] as const;
 /** Known, but run only when named. */
-const ON_REQUEST = ['soak', 'pictures'] as const;
+const ON_REQUEST = ['soak', 'pictures', 'montage'] as const;
 type Scenario = (typeof SCENARIOS)[number] | (typeof ON_REQUEST)[number];
 const KNOWN: readonly string[] = [...SCENARIOS, ...ON_REQUEST];
 
@@ -103,6 +105,7 @@ async function main(argv: string[]): Promise<number> {
       case 'idle': results = await idle({ ...o, systems: o.systems.filter((x) => x !== 'floor') }); break;
       case 'slow': results = await slow({ ...o, systems: values.systems || full ? o.systems.filter((x) => x !== 'floor') : ['zmcast'] }, full ? 1000 : 500); break;
       case 'capture-density': results = await captureDensity(o, full ? [10, 25, 50, 100, 200, 400] : [10, 50, 100, 200]); break;
+      case 'montage': results = await montage(o); break;
       case 'soak': {
         const r = await soak(o);
         o.log(`\n${soakTable(r)}\n\n${r.verdict.lines.join('\n')}\nsoak ${r.verdict.pass ? 'passed' : 'FAILED'}`);

@@ -1,34 +1,25 @@
 /**
- * A `/ws` client that comes back by itself: when its connection is lost, the
- * edge drains (1012) or sheds load, it reconnects with backoff and jitter,
- * cycling through the edges it was given, presents its credentials again,
- * re-sends every subscription, resumes events after the last one it saw and
- * lets the edge restart video at the latest keyframe. It stops for good only
- * when the edge says retrying cannot help (refused credentials, revoked
- * access) or when closed. docs/protocol.md, "Reconnecting", is the contract.
+ * The Node reference client (`zmcast watch`, the tests, the benchmarks): the
+ * client library (live-client.ts) on `ws` (node-socket.ts), with Node's
+ * EventEmitter and the Node-only parts: the token in `Authorization: Bearer`,
+ * an upgrade refused with 401/403/404 ending the client at once, the edge's
+ * pings keeping a quiet connection alive, and `ended` to await. When its
+ * connection is lost, the edge drains (1012) or sheds load, it reconnects with
+ * backoff and jitter, cycling through the edges it was given, presents its
+ * credentials again, re-sends every subscription, resumes events after the last
+ * one it saw and lets the edge restart video at the latest keyframe. It stops
+ * for good only when the edge says retrying cannot help (refused credentials,
+ * revoked access) or when closed. docs/protocol.md, "Reconnecting", is the contract.
  */
 import { EventEmitter } from 'node:events';
-import {
-  ConnectRefusedError,
-  toWsUrl,
-  ZmcastClient,
-  type ConnectOptions,
-  type ReceivedPacket,
-} from './zmcast-client.js';
-import { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
-import { EventResume } from './event-resume.js';
-import {
-  CloseCode,
-  ErrorCode,
-  type AckReply,
-  type CodecReply,
-  type DroppedReply,
-  type ErrorReply,
-  type EventReply,
-  type StatusReply,
-  type Topic,
-} from '../shared/protocol.js';
+import { ConnectRefusedError, type ReceivedPacket } from './zmcast-client.js';
+import type { BackoffOptions } from './backoff.js';
+import { LiveClient, type EventsGap } from './live-client.js';
+import { nodeSocketFactory } from './node-socket.js';
+import type { AckReply, CodecReply, DroppedReply, ErrorReply, EventReply, StatusReply, Topic } from '../shared/protocol.js';
 import { logger } from '../shared/log.js';
+
+export type { EventsGap } from './live-client.js';
 
 const log = logger('reconnecting-client');
 
@@ -59,13 +50,6 @@ export interface Reconnecting {
   url: string;
 }
 
-export interface EventsGap {
-  monitorId: number;
-  /** `events_expired`: `since` is older than retention; `history_lost`: Redis lost the history `since` belonged to. */
-  code: typeof ErrorCode.EventsExpired | typeof ErrorCode.HistoryLost;
-  message: string;
-}
-
 export type Ending =
   | { kind: 'closed'; code: number; reason: string }
   | { kind: 'refused'; url: string; error: ConnectRefusedError };
@@ -90,201 +74,98 @@ export interface ReconnectingClientEvents {
   refused: [ConnectRefusedError, url: string];
 }
 
-/** Close codes after which another attempt can succeed; any other code is final. */
-const RETRY_CLOSE = new Set<number>([
-  CloseCode.GoingAway,
-  1006, // connection lost (no close frame; never sent by an edge)
-  CloseCode.InternalError,
-  CloseCode.ServiceRestart, // the edge drains: another one serves at once
-  CloseCode.TryAgainLater,
-  CloseCode.SlowConsumer, // a new connection restarts at the latest keyframe
-  CloseCode.RateLimited, // with the longer delay
-]);
-
-/** Upgrade statuses worth retrying: a connection cap, overload, a restarting edge or proxy. */
-const retryStatus = (status: number) => status === 408 || status === 429 || status >= 500;
-
 export class ReconnectingClient extends EventEmitter<ReconnectingClientEvents> {
   /** Resolves once the client has stopped for good. */
   readonly ended: Promise<Ending>;
   private resolveEnded!: (ending: Ending) => void;
-  private ending: Ending | null = null;
-  private readonly urls: string[];
-  private readonly backoff: BackoffOptions;
-  /** Keyed by topic and monitor: subscribing again replaces, as on the edge. */
-  private readonly subscriptions = new Map<string, Record<string, unknown>>();
-  private readonly resume = new EventResume();
-  private current: ZmcastClient | null = null;
-  private currentUrl: string | null = null;
-  private nextUrl = 0;
-  private attempt = 0;
-  private connections = 0;
+  private readonly live: LiveClient;
+  private opened = false;
   private lostAt = 0;
-  private retryTimer: NodeJS.Timeout | null = null;
 
-  private constructor(urls: string[], private readonly opts: ReconnectingOptions) {
+  private constructor(urls: string[], opts: ReconnectingOptions) {
     super();
-    if (urls.length === 0) throw new Error('no edge URL given');
-    // A URL that cannot work is the caller's mistake, not an outage to wait out.
-    for (const url of urls) {
-      const scheme = new URL(toWsUrl(url)).protocol;
-      if (scheme !== 'ws:' && scheme !== 'wss:') throw new Error(`an edge URL must be http, https, ws or wss, not ${scheme}`);
-    }
-    this.urls = urls;
-    this.backoff = { ...DEFAULT_BACKOFF, ...opts.backoff };
     this.ended = new Promise((resolve) => (this.resolveEnded = resolve));
+    const token = opts.token;
+    this.live = new LiveClient({
+      urls,
+      getToken: typeof token === 'function' ? token : token === undefined ? undefined : () => token,
+      // Tokens come from the caller (a file re-read per attempt); in-band refresh is for pages that can ask /login.
+      refreshInBand: false,
+      socketFactory: nodeSocketFactory({ tokenVia: opts.tokenVia, headers: opts.headers, handshakeTimeoutMs: opts.handshakeTimeoutMs ?? 5_000 }),
+      backoff: opts.backoff,
+      idleTimeoutMs: opts.idleTimeoutMs ?? 75_000,
+      onListenerError: (err) => log.error('a listener threw', { error: (err as Error).stack ?? String(err) }),
+    });
+    this.forward();
   }
 
   /** Starts connecting at once; subscribe and listen right away, nothing is missed. */
   static start(urls: string | string[], opts: ReconnectingOptions = {}): ReconnectingClient {
-    const client = new ReconnectingClient(typeof urls === 'string' ? [urls] : urls, opts);
-    client.attemptNow();
-    return client;
+    return new ReconnectingClient(typeof urls === 'string' ? [urls] : urls, opts);
   }
 
   /** The edge connected now, or null between connections. */
   get url(): string | null {
-    return this.current ? this.currentUrl : null;
+    return this.live.url;
   }
 
   get reconnects(): number {
-    return Math.max(0, this.connections - 1);
+    return this.live.reconnects;
   }
 
   subscribeStream(monitorId: number, codec = 'auto'): void {
-    this.subscribe({ command: 'subscribe', topic: 'stream', monitor_id: monitorId, codec });
+    this.live.subscribeStream(monitorId, { codec });
   }
 
   subscribeStatus(monitorId: number, intervalMs?: number): void {
-    this.subscribe({ command: 'subscribe', topic: 'status', monitor_id: monitorId, ...(intervalMs ? { interval_ms: intervalMs } : {}) });
+    this.live.subscribeStatus(monitorId, intervalMs);
   }
 
   /** With `since`, starts after that event id; reconnects resume after the last event delivered. */
   subscribeEvents(monitorId: number, since?: string): void {
-    if (since) this.resume.startFrom(monitorId, since);
-    this.subscribe({ command: 'subscribe', topic: 'events', monitor_id: monitorId });
+    this.live.subscribeEvents(monitorId, since);
   }
 
   unsubscribe(monitorId: number, topic: Topic): void {
-    this.subscriptions.delete(`${topic}:${monitorId}`);
-    this.current?.send({ command: 'unsubscribe', topic, monitor_id: monitorId });
+    this.live.unsubscribe(monitorId, topic);
   }
 
-  async close(): Promise<void> {
-    if (this.ending) return;
-    const open = this.current;
-    this.finish({ kind: 'closed', code: 1000, reason: 'closed by client' });
-    await open?.close();
+  close(): Promise<void> {
+    return this.live.close();
   }
 
-  private subscribe(command: Record<string, unknown>): void {
-    this.subscriptions.set(`${String(command.topic)}:${String(command.monitor_id)}`, command);
-    this.current?.send(this.withResume(command));
-  }
-
-  private withResume(command: Record<string, unknown>): Record<string, unknown> {
-    return command.topic === 'events' ? { ...command, ...this.resume.resumePoint(command.monitor_id as number) } : command;
-  }
-
-  /**
-   * connect() turns every failure to connect into a retry or an ending; what can still reject it is
-   * one of our listeners throwing. That is logged here rather than left to exit the process.
-   */
-  private attemptNow(): void {
-    this.connect().catch((err) => log.error('a listener threw while connecting', { error: (err as Error).stack ?? String(err) }));
-  }
-
-  private async connect(): Promise<void> {
-    this.retryTimer = null;
-    const url = this.urls[this.nextUrl];
-    // The next attempt goes to the next edge, whatever happens to this one: a dead edge costs one attempt.
-    this.nextUrl = (this.nextUrl + 1) % this.urls.length;
-    let client: ZmcastClient;
-    try {
-      client = await ZmcastClient.connect(url, await this.credentials());
-    } catch (err) {
-      if (this.ending) return;
-      if (err instanceof ConnectRefusedError && !retryStatus(err.status)) return this.finish({ kind: 'refused', url, error: err });
-      return this.retry(1006, (err as Error).message, err instanceof ConnectRefusedError && err.status === 429);
-    }
-    if (this.ending) {
-      // oxlint-disable-next-line typescript/no-floating-promises -- ZmcastClient.close() never rejects: it resolves on the socket's close
-      void client.close();
-      return;
-    }
-    this.adopt(client, url);
-  }
-
-  /** Asked on every attempt, so a provider can hand out a fresh token each time. */
-  private async credentials(): Promise<ConnectOptions> {
-    const token = typeof this.opts.token === 'function' ? await this.opts.token() : this.opts.token;
-    const options: ConnectOptions = { headers: this.opts.headers, handshakeTimeoutMs: this.opts.handshakeTimeoutMs ?? 5_000 };
-    if (token && this.opts.tokenVia === 'subprotocol') options.protocols = ['zmcast', `zmcast.token.${token}`];
-    else if (token) options.token = token;
-    return options;
-  }
-
-  private adopt(client: ZmcastClient, url: string): void {
-    this.current = client;
-    this.currentUrl = url;
-    this.watchIdle(client);
-    // `hello` comes from any edge that accepts sockets; anything else shows this one serves us.
-    client.on('message', (m) => { if (m.type !== 'hello') this.attempt = 0; });
-    client.on('codec', (c) => this.emit('codec', c));
-    client.on('packet', (p) => this.emit('packet', p));
-    client.on('status', (s) => this.emit('status', s));
-    client.on('ack', (a) => this.emit('ack', a));
-    client.on('dropped', (d) => this.emit('dropped', d));
-    client.on('event', (e) => {
-      // An edge from before epochs sends none (nor does one whose Redis has none yet): ids alone order events.
-      if (this.resume.accept(e.monitor_id, e.id, e.epoch || undefined)) this.emit('event', e);
-    });
-    client.on('errorReply', (e) => {
-      this.emit('errorReply', e);
-      if ((e.code === ErrorCode.EventsExpired || e.code === ErrorCode.HistoryLost) && e.monitor_id !== undefined) {
-        this.emit('eventsGap', { monitorId: e.monitor_id, code: e.code, message: e.message });
+  private forward(): void {
+    const live = this.live;
+    live.on('state', (s) => {
+      if (s.state === 'open') {
+        if (!this.opened) this.emit('connected', { url: s.url });
+        else this.emit('reconnected', { url: s.url, downtimeMs: Date.now() - this.lostAt });
+        this.opened = true;
+      } else if (s.state === 'reconnecting') {
+        if (s.attempt === 1) this.lostAt = Date.now();
+        this.emit('reconnecting', { attempt: s.attempt, delayMs: s.delayMs!, code: s.code!, reason: s.reason ?? '', url: s.url });
+      } else if (s.state === 'closed') {
+        // Settled before the listeners run (they still hear first), so a throwing listener cannot leave `ended` pending.
+        if (s.status !== undefined) {
+          const error = new ConnectRefusedError(s.status);
+          this.resolveEnded({ kind: 'refused', url: s.url, error });
+          this.emit('refused', error, s.url);
+        } else {
+          this.resolveEnded({ kind: 'closed', code: s.code!, reason: s.reason ?? '' });
+          this.emit('close', s.code!, s.reason ?? '');
+        }
       }
     });
-    client.on('close', (code, reason) => this.onClose(client, code, reason));
-    for (const command of this.subscriptions.values()) client.send(this.withResume(command));
-    if (this.connections++ === 0) this.emit('connected', { url });
-    else this.emit('reconnected', { url, downtimeMs: Date.now() - this.lostAt });
-  }
-
-  /** Terminates a connection that went silent: a frozen edge or a dead path TCP would take minutes to notice. */
-  private watchIdle(client: ZmcastClient): void {
-    const timer = setTimeout(() => client.ws.terminate(), this.opts.idleTimeoutMs ?? 75_000).unref();
-    const alive = () => timer.refresh();
-    client.ws.on('message', alive);
-    client.ws.on('ping', alive);
-    client.once('close', () => clearTimeout(timer));
-  }
-
-  private onClose(client: ZmcastClient, code: number, reason: string): void {
-    if (client !== this.current) return;
-    this.current = null;
-    if (this.ending) return;
-    if (!RETRY_CLOSE.has(code)) return this.finish({ kind: 'closed', code, reason });
-    this.lostAt = Date.now();
-    this.retry(code, reason, code === CloseCode.RateLimited);
-  }
-
-  private retry(code: number, reason: string, rateLimited: boolean): void {
-    this.attempt++;
-    const delayMs = backoffDelay(this.attempt, this.backoff, rateLimited);
-    // Armed before listeners hear of it, so a listener's close() cancels it.
-    this.retryTimer = setTimeout(() => this.attemptNow(), delayMs);
-    this.emit('reconnecting', { attempt: this.attempt, delayMs, code, reason, url: this.urls[this.nextUrl] });
-  }
-
-  private finish(ending: Ending): void {
-    if (this.ending) return;
-    this.ending = ending;
-    if (this.retryTimer) clearTimeout(this.retryTimer);
-    this.current = null;
-    // Settled before the listeners run (they still hear first: awaiting code runs after them), so a throwing listener cannot leave `ended` pending.
-    this.resolveEnded(ending);
-    if (ending.kind === 'closed') this.emit('close', ending.code, ending.reason);
-    else this.emit('refused', ending.error, ending.url);
+    live.on('codec', (c) => this.emit('codec', c));
+    live.on('packet', (p) => {
+      const data = Buffer.from(p.data.buffer, p.data.byteOffset, p.data.byteLength);
+      this.emit('packet', { ...p.header, data, receivedAt: p.receivedAt });
+    });
+    live.on('event', (e) => this.emit('event', e));
+    live.on('eventsGap', (g) => this.emit('eventsGap', g));
+    live.on('status', (s) => this.emit('status', s));
+    live.on('ack', (a) => this.emit('ack', a));
+    live.on('dropped', (d) => this.emit('dropped', d));
+    live.on('error', (e) => this.emit('errorReply', e));
   }
 }

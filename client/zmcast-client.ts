@@ -6,6 +6,7 @@
 import { EventEmitter } from 'node:events';
 import WebSocket from 'ws';
 import { decodePacket, type Packet } from '../shared/packet.js';
+import { toWsUrl } from './edge-url.js';
 import type { CodecReply, DroppedReply, ErrorReply, EventReply, StatusReply, AckReply } from '../shared/protocol.js';
 
 export interface ReceivedPacket extends Packet {
@@ -41,14 +42,7 @@ export class ConnectRefusedError extends Error {
   }
 }
 
-/** `http://host:8080` → `ws://host:8080/ws`; a ws:// URL is kept as given. */
-export function toWsUrl(url: string): string {
-  const u = new URL(url);
-  if (u.protocol === 'http:') u.protocol = 'ws:';
-  if (u.protocol === 'https:') u.protocol = 'wss:';
-  if (u.pathname === '/' || u.pathname === '') u.pathname = '/ws';
-  return u.toString();
-}
+export { toWsUrl };
 
 export class ZmcastClient extends EventEmitter<ZmcastClientEvents> {
   private constructor(readonly ws: WebSocket) {

@@ -6,6 +6,7 @@
  *   /monitors            the monitors the caller may watch (credentials required)
  *   /monitors/:id/snapshot.jpg, /monitors/:id/mjpeg, …/cgi-bin/nph-zms
  *                        pictures over HTTP (picture-routes.ts), same credentials
+ *   /login               user and password (or a valid token) for a fresh token (login-route.ts)
  *   /healthz /readyz     for load balancers: a status and one terse line
  * and, on the admin listener (admin-server.ts), /metrics and the detailed /readyz.
  * Every upgrade is checked before it is accepted: path, Origin, capacity,
@@ -32,6 +33,7 @@ import { createTlsServer, type TlsServer } from './tls.js';
 import type { WireFormat } from './video-subscription.js';
 import { createAdminServer } from './admin-server.js';
 import { listMonitors } from './monitor-list.js';
+import { loginRoute } from './login-route.js';
 import { originAllowed } from './origin-check.js';
 import { textReply as reply } from './http-reply.js';
 import { PictureClient } from '../../shared/pictures/picture-client.js';
@@ -161,6 +163,7 @@ export class EdgeServer {
   private async onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://edge.invalid');
     const path = url.pathname;
+    if (path === '/login') return loginRoute(req, res, this.auth, this.config, this.tls !== null);
     if (req.method !== 'GET' && req.method !== 'HEAD') return reply(res, 405, 'Method not allowed');
     if (path === '/healthz') return reply(res, 200, 'ok');
     // Anonymous: the status and one line for load balancers; auth details are on the admin listener.

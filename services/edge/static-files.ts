@@ -1,6 +1,8 @@
 /**
- * The live-view page and the one module it shares with the server
- * (the compiled shared/packet.ts), read once at start.
+ * The montage page and the client library it is built on, read once at
+ * start. The library (client/live-client.ts and what it imports, compiled) is
+ * served under /lib/ with the checkout's layout, so its relative imports
+ * resolve in a browser: other pages may import /lib/client/live-client.js too.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -34,10 +36,17 @@ function projectRoot(): string {
   return dir;
 }
 
+const JS = 'text/javascript; charset=utf-8';
+const LIBRARY = [
+  'client/live-client.js', 'client/live-decoder.js', 'client/edge-http.js', 'client/edge-url.js', 'client/backoff.js',
+  'client/event-resume.js', 'client/retry-policy.js', 'client/typed-emitter.js', 'shared/packet.js', 'shared/protocol.js',
+];
+
 const FILES: Record<string, [path: string, type: string]> = {
   '/': ['services/edge/public/index.html', 'text/html; charset=utf-8'],
-  '/live-view.js': ['services/edge/public/live-view.js', 'text/javascript; charset=utf-8'],
-  '/lib/packet.js': ['dist/shared/packet.js', 'text/javascript; charset=utf-8'],
+  '/montage.js': ['services/edge/public/montage.js', JS],
+  '/montage.css': ['services/edge/public/montage.css', 'text/css; charset=utf-8'],
+  ...Object.fromEntries(LIBRARY.map((file) => [`/lib/${file}`, [`dist/${file}`, JS]])),
 };
 
 export function loadStaticFiles(): Map<string, StaticFile> {

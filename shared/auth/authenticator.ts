@@ -14,7 +14,7 @@ import { logger } from '../log.js';
 import { authMetrics } from '../metrics.js';
 import { AnonymousPrincipal, type AuthBackend } from './backend.js';
 import { CheckPool } from './check-pool.js';
-import { ConfigAuthenticator } from './config-users.js';
+import { ConfigAuthenticator, mintToken } from './config-users.js';
 import { clientAddress, extractCredentials, TrustedProxies } from './credentials.js';
 import { AuthError, AuthErrorCode, fail, isAuthError } from './errors.js';
 import { FailureLimiter, type Attempt } from './failure-limiter.js';
@@ -22,6 +22,8 @@ import { JwksAuthenticator } from './jwks.js';
 import { PasswordVerifier } from './passwords.js';
 import { ZmAuthenticator } from './zm-authenticator.js';
 import { zmDbSettings, zmVariables } from '../zoneminder/conf.js';
+import { ZM_DEFAULT_SECRET } from '../zoneminder/options.js';
+import { mintAccessToken, ZM_ISSUER } from '../zoneminder/token.js';
 import { ZmDatabase } from '../zoneminder/database.js';
 import type { AuthMethod, AuthStatus, PresentedCredentials, Principal } from './types.js';
 
@@ -185,6 +187,39 @@ export class Authenticator {
     } finally {
       this.m.duration.observe({ method }, (performance.now() - t0) / 1000);
     }
+  }
+
+  /**
+   * An access token for a principal that has just proved who it is (the
+   * edge's /login), signed as the mode's own tokens are (`zmcast token` in
+   * config mode, ZoneMinder's API in zoneminder mode), so the WebSocket checks
+   * it like any other. Null where the mode issues none (jwks, none, ZoneMinder
+   * with auth off) or has no usable secret.
+   */
+  async issueToken(principal: Principal): Promise<{ token: string; expiresAt: number } | null> {
+    const now = this.now();
+    const iatMs = Math.floor(now / 1000) * 1000;
+    const b = this.backend;
+    if (b instanceof ConfigAuthenticator) {
+      if (b.secret === '') return null;
+      const ttl = this.config.tokenTtlSec;
+      return { token: await mintToken(principal.user, b.secret, ttl, now), expiresAt: iatMs + ttl * 1000 };
+    }
+    if (b instanceof ZmAuthenticator) {
+      const o = b.options;
+      if (!o.useAuth || o.secret === '' || o.secret === ZM_DEFAULT_SECRET) return null;
+      const ttl = (o.hashTtl > 0 ? o.hashTtl : 2) * 3600; // ZoneMinder's API: ZM_AUTH_HASH_TTL hours
+      return { token: await mintAccessToken(principal.user, o.secret, ttl, ZM_ISSUER, now), expiresAt: iatMs + ttl * 1000 };
+    }
+    return null;
+  }
+
+  /** Whether a user and password may be exchanged for a token here (the page's sign-in form). */
+  get passwordLogin(): boolean {
+    const b = this.backend;
+    if (b instanceof ConfigAuthenticator) return b.secret !== '';
+    if (b instanceof ZmAuthenticator) return b.options.useAuth && b.options.secret !== '' && b.options.secret !== ZM_DEFAULT_SECRET;
+    return false;
   }
 
   /**

@@ -326,7 +326,7 @@ describe('zmcast watch', () => {
   });
 });
 
-describe('live-view page', () => {
+describe('montage page', () => {
   it('reconnects after its edge is killed and restarted, re-initialising the decoders', async () => {
     const { chromium } = await import('playwright-core');
     const edge = await procs.edge(redisUrl);
@@ -353,7 +353,7 @@ describe('live-view page', () => {
       const t0 = Date.now();
       await until(async () => (await state()).decoded > before.decoded + 25, 20_000, 'the page to decode again');
       const after = await state();
-      console.log(`live-view page: decoding again ${Date.now() - t0} ms after the edge was back (${JSON.stringify(after)})`);
+      console.log(`montage page: decoding again ${Date.now() - t0} ms after the edge was back (${JSON.stringify(after)})`);
       restarted.child.kill('SIGTERM');
       expect(after).toMatchObject({ state: 'open', reconnects: 1, errors: 0 });
       expect(after.configurations).toBe(before.configurations + 1);

@@ -1,5 +1,5 @@
 /**
- * The live-view page in a real Chromium against an edge that needs
+ * The montage page in a real Chromium against an edge that needs
  * credentials: the token comes from the page's URL fragment (never sent to a
  * server), goes to `/monitors` in the Authorization header and to the
  * WebSocket as a subprotocol, never in a URL; the page lists and decodes only
@@ -55,9 +55,11 @@ it('takes the token from #token=, sends it only in headers, and shows only the m
   await page.close();
 });
 
-it('says how to sign in when opened without a token', async () => {
+it('asks to sign in when opened without a token, with a user and password or a token', async () => {
   const page = await browser.newPage();
   await page.goto(`${slice.url}/`);
-  await expect.poll(() => page.locator('#notice').textContent(), { timeout: 10_000 }).toMatch(/Authentication required\. Open this page with #token=/);
+  await page.getByRole('heading', { name: 'Sign in' }).waitFor({ timeout: 10_000 });
+  for (const label of ['User', 'Password', 'Access token']) expect(await page.getByLabel(label, { exact: true }).isVisible()).toBe(true);
+  expect(await page.locator('.tile').count()).toBe(0);
   await page.close();
 });
