@@ -284,10 +284,10 @@ async function runServices(
   // Metrics and detailed readiness, on an address of their own (loopback unless configured).
   const adminPort = edge && config.edge.adminPort > 0 ? await edge.listenAdmin(config.edge.adminPort) : null;
   const admin = adminPort === null ? null : `${config.edge.adminHost}:${adminPort}`;
-  // Without an edge in this process, capture still needs a /metrics of its own.
-  const metrics = capture && !edge && config.capture.metricsPort > 0 ? await serveMetrics(config.capture.metricsPort, config.edge.host) : null;
+  // Without an edge in this process, capture still needs a /metrics of its own: on the admin address, like the edge's.
+  const metrics = capture && !edge && config.capture.metricsPort > 0 ? await serveMetrics(config.capture.metricsPort, config.edge.adminHost) : null;
   // A worker alone serves its own; beside an edge or capture, theirs include the worker's metrics (one registry).
-  const workerMetricsServer = worker && !edge && !capture && config.workers.metricsPort > 0 ? await serveMetrics(config.workers.metricsPort, config.edge.host) : null;
+  const workerMetricsServer = worker && !edge && !capture && config.workers.metricsPort > 0 ? await serveMetrics(config.workers.metricsPort, config.edge.adminHost) : null;
   log.info('started', {
     redis: redactUrl(located.url), redis_source: located.how, auth: config.auth.mode,
     capture: capture?.monitorIds.length ?? 0, monitors_from: capture ? (fromZoneMinder ? 'zoneminder' : 'config') : undefined, edge_port: port,
