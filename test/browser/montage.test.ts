@@ -227,6 +227,8 @@ describe('montage page', () => {
     const before = await pixels(8);
     await until(async () => (await pixels(8)) !== before, 5_000, 'the picture to change');
     expect(await derivedStreams()).toBe(1);
+    await sleep(1_100); // the caption's numbers refresh once a second
+    await page.locator('.tile[data-monitor="8"]').screenshot({ path: join(ARTIFACTS, 'montage-mjpeg-tile.png') });
     // Pictures, not video: the edge counts no video subscriber for it.
     expect((await subscribers()).get(8)).toBe(0);
 
