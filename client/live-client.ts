@@ -10,8 +10,9 @@
  *   const client = new LiveClient({ urls: 'https://cams.example', getToken });
  *   client.on('packet', (p) => ...);
  *   client.subscribeStream(1, { quality: 'sub' });
+ *   client.subscribePictures(2, { fps: 5, width: 480 }); // JPEGs, for a codec the viewer cannot decode
  */
-import { decodeHeader, HEADER_BYTES, type PacketHeader } from '../shared/packet.js';
+import { decodeHeader, HEADER_BYTES, PacketKind, type PacketHeader } from '../shared/packet.js';
 import {
   CloseCode,
   ErrorCode,
@@ -22,6 +23,7 @@ import {
   type DroppedReply,
   type ErrorReply,
   type EventReply,
+  type PayloadMeta,
   type StatusReply,
   type Topic,
 } from '../shared/protocol.js';
@@ -136,10 +138,35 @@ export interface StreamOptions {
   keyframesOnly?: boolean;
 }
 
+export interface PictureOptions {
+  /** Pictures per second at most (default 1; the edge allows 0.0167 to 10). */
+  fps?: number;
+  /** Scaled to this width (1 to 8192); with `height` alone or neither, the camera's aspect. */
+  width?: number;
+  height?: number;
+  /** JPEG quality, 1 to 100 (edge default 80). */
+  quality?: number;
+}
+
+/** One JPEG of an MJPEG picture subscription: the edge's metadata frame and the bytes that followed it. */
+export interface LivePicture {
+  monitorId: number;
+  /** `width`, `height`, `generation`, `sequence`, `capture_time` (ms since the epoch) of the frame shown. */
+  meta: PayloadMeta;
+  /** The JPEG, a view into the received frame. */
+  data: Uint8Array<ArrayBuffer>;
+  /** Size of the binary frame on the wire, header included. */
+  wireBytes: number;
+  /** ms since the epoch, when it arrived. */
+  receivedAt: number;
+}
+
 export interface LiveClientEvents {
   state: [ConnectionChange];
   codec: [StreamCodec];
   packet: [VideoPacket];
+  /** A picture of a `subscribePictures` subscription. */
+  picture: [LivePicture];
   status: [StatusReply];
   /** Each event once, in order, across reconnects. */
   event: [EventReply];
@@ -163,6 +190,8 @@ export class LiveClient extends TypedEmitter<LiveClientEvents> {
   /** Keyed by topic and monitor: subscribing again replaces, as on the edge. */
   private readonly subscriptions = new Map<string, Record<string, unknown>>();
   private readonly resume = new EventResume();
+  /** Per monitor, the picture metadata frame waiting for its bytes (the edge writes the two together). */
+  private readonly pictureMeta = new Map<number, PayloadMeta>();
   private socket: SocketLike | null = null;
   private socketUrl = '';
   private nextUrl = 0;
@@ -206,6 +235,21 @@ export class LiveClient extends TypedEmitter<LiveClientEvents> {
     this.subscribe({
       command: 'subscribe', topic: 'stream', monitor_id: monitorId, codec: opts.codec ?? 'auto',
       quality: opts.quality ?? 'main', keyframes_only: opts.keyframesOnly ?? false,
+    });
+  }
+
+  /**
+   * JPEG pictures of the monitor (MJPEG, made by the picture workers from any
+   * codec), as `picture` events. It is the monitor's stream subscription: it
+   * replaces a `subscribeStream` of the same monitor and is replaced by one;
+   * `unsubscribe(id, 'stream')` ends either.
+   */
+  subscribePictures(monitorId: number, opts: PictureOptions = {}): void {
+    this.subscribe({
+      command: 'subscribe', topic: 'stream', monitor_id: monitorId, codec: 'mjpeg', max_fps: opts.fps ?? 1,
+      ...(opts.width === undefined ? {} : { width: Math.round(opts.width) }),
+      ...(opts.height === undefined ? {} : { height: Math.round(opts.height) }),
+      ...(opts.quality === undefined ? {} : { quality: opts.quality }),
     });
   }
 
@@ -275,6 +319,7 @@ export class LiveClient extends TypedEmitter<LiveClientEvents> {
     socket.binaryType = 'arraybuffer';
     this.socket = socket;
     this.socketUrl = url;
+    this.pictureMeta.clear();
     let opened = false;
     socket.onopen = () => {
       opened = true;
@@ -304,8 +349,10 @@ export class LiveClient extends TypedEmitter<LiveClientEvents> {
   private onMessage(data: unknown): void {
     if (typeof data !== 'string') {
       const bytes = new Uint8Array(data as ArrayBuffer);
-      this.emit('packet', { header: decodeHeader(bytes), data: bytes.subarray(HEADER_BYTES), wireBytes: bytes.length, receivedAt: Date.now() });
+      const header = decodeHeader(bytes);
       this.attempt = 0;
+      if (header.kind === PacketKind.Picture) return this.onPicture(header.monitorId, bytes);
+      this.emit('packet', { header, data: bytes.subarray(HEADER_BYTES), wireBytes: bytes.length, receivedAt: Date.now() });
       return;
     }
     const msg = JSON.parse(data) as Record<string, unknown>;
@@ -318,6 +365,11 @@ export class LiveClient extends TypedEmitter<LiveClientEvents> {
         break;
       }
       case 'status': this.emit('status', msg as unknown as StatusReply); break;
+      case 'stream': {
+        const m = msg as unknown as PayloadMeta;
+        this.pictureMeta.set(m.monitor_id, m);
+        break;
+      }
       case 'dropped': this.emit('dropped', msg as unknown as DroppedReply); break;
       case 'auth': this.emit('auth', msg as unknown as AuthReply); break;
       case 'auth_expiring': this.refreshToken(msg as unknown as AuthExpiringReply); break;
@@ -330,7 +382,8 @@ export class LiveClient extends TypedEmitter<LiveClientEvents> {
       case 'ack': {
         const a = msg as unknown as AckReply;
         this.emit('ack', a);
-        if (a.topic === 'stream') {
+        // A video stream's ack has interval 0; an MJPEG one its picture interval.
+        if (a.topic === 'stream' && !a.interval_ms) {
           this.emit('streamAck', { monitorId: a.monitor_id, quality: a.quality ?? 'main', keyframesOnly: a.keyframes_only === true, fallback: a.fallback === true });
         }
         break;
@@ -348,6 +401,13 @@ export class LiveClient extends TypedEmitter<LiveClientEvents> {
         break;
       }
     }
+  }
+
+  private onPicture(monitorId: number, bytes: Uint8Array<ArrayBuffer>): void {
+    const meta = this.pictureMeta.get(monitorId);
+    this.pictureMeta.delete(monitorId);
+    if (!meta) return; // its metadata was lost with an earlier connection: the next picture comes whole
+    this.emit('picture', { monitorId, meta, data: bytes.subarray(HEADER_BYTES), wireBytes: bytes.length, receivedAt: Date.now() });
   }
 
   /** In-band refresh: the connection and its subscriptions go on with the fresh token. */

@@ -14,7 +14,8 @@
  *   burst) is exempt: it is how the picture catches up to the live edge.
  * - A codec this browser cannot decode (`isConfigSupported` false, e.g.
  *   H.265 in many Chromium builds, or no WebCodecs at all) is reported once
- *   through `onUnsupported` so the caller can fall back.
+ *   through `onUnsupported` so the caller can fall back (the other quality,
+ *   or JPEG pictures: `LiveClient.subscribePictures` and `PictureView`).
  */
 import type { StreamCodec, VideoPacket, Quality } from './live-client.js';
 

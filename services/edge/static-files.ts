@@ -38,7 +38,7 @@ function projectRoot(): string {
 
 const JS = 'text/javascript; charset=utf-8';
 const LIBRARY = [
-  'client/live-client.js', 'client/live-decoder.js', 'client/edge-http.js', 'client/edge-url.js', 'client/backoff.js',
+  'client/live-client.js', 'client/live-decoder.js', 'client/picture-view.js', 'client/edge-http.js', 'client/edge-url.js', 'client/backoff.js',
   'client/event-resume.js', 'client/retry-policy.js', 'client/typed-emitter.js', 'shared/packet.js', 'shared/protocol.js',
 ];
 

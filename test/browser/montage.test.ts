@@ -3,7 +3,9 @@
  * and edge, auth mode config): sign-in, only the permitted monitors, decoded
  * pictures that move, sub-stream in the grid and main stream when a tile is
  * opened with no blank frame, streams stopped for tiles out of view or in a
- * hidden tab and back at once when shown, and recovery from a killed edge.
+ * hidden tab and back at once when shown, MJPEG pictures (from a real picture
+ * worker) for a monitor none of whose streams the browser decodes, and
+ * recovery from a killed edge.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdirSync } from 'node:fs';
@@ -15,21 +17,22 @@ import { listMonitors, signIn } from '../../client/edge-http.js';
 import { launchChromium } from '../helpers/chromium.js';
 import { parseExposition, sampleSum } from '../helpers/metrics.js';
 import { freshRedisUrl } from '../helpers/redis.js';
-import { until } from '../helpers/wait.js';
+import { sleep, until } from '../helpers/wait.js';
 import { Processes, type EdgeProcess } from '../client/zmcast-processes.js';
 
 const ARTIFACTS = join(import.meta.dirname, '..', '..', 'test-artifacts');
 const MAIN = 'synthetic:?size=640x360&fps=15&gop=15';
 const SUB = 'synthetic:?size=320x180&fps=15&gop=15';
 const MAIN_H265 = 'synthetic:?size=480x270&fps=15&gop=15&codec=h265';
-/** Alice may watch 1 to 6; 7 exists but is Bob's. */
-const ALICE = [1, 2, 3, 4, 5, 6];
+/** Alice may watch 1 to 6 and 8; 7 exists but is Bob's. */
+const ALICE = [1, 2, 3, 4, 5, 6, 8];
 
 const procs = new Processes();
 let redisUrl: string;
 let edgeEnv: NodeJS.ProcessEnv;
 let edge: EdgeProcess;
 let adminUrl: string;
+let workerMetricsUrl: string;
 let browser: BrowserContext;
 let page: Page;
 
@@ -40,7 +43,7 @@ interface TileState {
   width: number;
   height: number;
   quality: string | null;
-  stream: { quality: string; keyframesOnly: boolean } | null;
+  stream: { quality?: string; keyframesOnly?: boolean; pictures?: true; fps?: number; width?: number } | null;
   visible: boolean;
   firstFrameMs: number | null;
   resumeMs: number | null;
@@ -62,6 +65,11 @@ async function subscribers(): Promise<Map<number, number>> {
   return new Map([...ALICE, 7].map((id) => [id, sampleSum(scrape, 'zmcast_edge_stream_subscribers', { monitor: String(id) })]));
 }
 
+/** Derived picture streams the worker produces, from its /metrics. */
+async function derivedStreams(): Promise<number> {
+  return sampleSum(parseExposition(await (await fetch(`${workerMetricsUrl}/metrics`)).text()), 'zmcast_worker_derived_streams');
+}
+
 /** A few pixels of the tile's canvas, as a string: equal strings, same picture. */
 const pixels = (id: number) => page.evaluate((monitor) => {
   const canvas = document.querySelector<HTMLCanvasElement>(`.tile[data-monitor="${monitor}"] canvas`)!;
@@ -81,8 +89,12 @@ async function startEdge(port?: number): Promise<EdgeProcess> {
 beforeAll(async () => {
   redisUrl = await freshRedisUrl();
   // Monitor 6's main stream is H.265, which Debian's Chromium cannot decode; its sub-stream is H.264.
-  const monitors = [...ALICE, 7].map((id) => `${id}=${id === 6 ? MAIN_H265 : MAIN}|${SUB}`).join(',');
-  await procs.capture(redisUrl, monitors);
+  // Monitor 8 has only an H.265 stream: the page shows it as MJPEG pictures, made by the worker.
+  const source = (id: number) => (id === 6 ? `${MAIN_H265}|${SUB}` : id === 8 ? MAIN_H265 : `${MAIN}|${SUB}`);
+  await procs.capture(redisUrl, [...ALICE, 7].map((id) => `${id}=${source(id)}`).join(','));
+  const workerPort = await freePort();
+  await procs.worker(redisUrl, workerPort);
+  workerMetricsUrl = `http://127.0.0.1:${workerPort}`;
   edgeEnv = {
     ZMCAST_AUTH_MODE: 'config',
     ZMCAST_AUTH_SECRET: 'montage-test-secret-0123456789abcdef',
@@ -196,6 +208,47 @@ describe('montage page', () => {
     await page.evaluate(() => window.scrollTo(0, 0));
   });
 
+  it('a monitor none of whose streams this browser decodes shows MJPEG pictures that change, at 5 fps in the grid and 10 in the large view, and only while in view', async () => {
+    // Below the fold it asks for nothing, and no picture stream is made (focusing tile 6 above may have scrolled it in for a moment).
+    expect((await tile(8)).stream).toBeNull();
+    await until(async () => (await derivedStreams()) === 0, 20_000, 'no derived stream');
+
+    await page.locator('.tile[data-monitor="8"]').scrollIntoViewIfNeeded();
+    const message = page.locator('.tile[data-monitor="8"] .message');
+    await expect.poll(() => message.textContent(), { timeout: 10_000 }).toMatch(/^MJPEG 5 fps: H\.265 \(hev1\.[^)]*\) cannot be decoded by this browser\.$/);
+    await until(async () => (await tile(8)).drawn > 0, 10_000, 'the first picture');
+    const shown = await tile(8);
+    console.log(`montage: first MJPEG picture (${shown.width}×${shown.height}) ${shown.resumeMs} ms after asking (worker cold)`);
+    expect(shown).toMatchObject({ quality: 'mjpeg', errors: 0, stream: { pictures: true, fps: 5 } });
+    // Matched to the tile (rounded up to 160 px steps), never wider than the camera's 480.
+    expect(shown.width).toBe(shown.stream!.width);
+    expect(shown.width).toBeLessThanOrEqual(480);
+    expect(shown.height).toBe(Math.round((shown.width * 270) / 480));
+    const before = await pixels(8);
+    await until(async () => (await pixels(8)) !== before, 5_000, 'the picture to change');
+    expect(await derivedStreams()).toBe(1);
+    await sleep(1_100); // the caption's numbers refresh once a second
+    await page.locator('.tile[data-monitor="8"]').screenshot({ path: join(ARTIFACTS, 'montage-mjpeg-tile.png') });
+    // Pictures, not video: the edge counts no video subscriber for it.
+    expect((await subscribers()).get(8)).toBe(0);
+
+    await page.locator('.tile[data-monitor="8"]').focus();
+    await page.keyboard.press('Enter');
+    await expect.poll(() => message.textContent(), { timeout: 5_000 }).toMatch(/^MJPEG 10 fps: H\.265/);
+    const opened = await tile(8);
+    await sleep(3_000);
+    const rate = ((await tile(8)).drawn - opened.drawn) / 3;
+    console.log(`montage: MJPEG in the large view: ${rate.toFixed(1)} pictures/s drawn (asked 10)`);
+    expect(rate).toBeGreaterThan(5);
+    expect(await tile(8)).toMatchObject({ quality: 'mjpeg', errors: 0, stream: { pictures: true, fps: 10 } });
+    await page.keyboard.press('Escape');
+
+    // Out of view: the tile unsubscribes and the worker stops making its pictures (a few seconds after the last edge wants them).
+    await page.evaluate(() => window.scrollTo(0, 0));
+    await until(async () => (await tile(8)).stream === null, 5_000, 'the tile to unsubscribe');
+    await until(async () => (await derivedStreams()) === 0, 20_000, 'the worker to stop the derived stream');
+  });
+
   it('tiles out of view and a hidden tab stop streaming; shown again, each draws its picture within 300 ms', async () => {
     await until(async () => [...(await subscribers()).values()].filter((n) => n > 0).length >= 2, 10_000, 'the visible tiles to stream');
     const offscreen = (await tiles()).filter((t) => !t.visible).map((t) => t.id);
@@ -203,8 +256,8 @@ describe('montage page', () => {
     await until(async () => { const n = await subscribers(); return offscreen.every((id) => n.get(id) === 0); }, 5_000, 'tiles below the fold to stream nothing');
     expect((await subscribers()).get(7)).toBe(0);
 
-    // Scroll the last row in: the first row leaves the viewport, the last one streams.
-    const last = ALICE[ALICE.length - 1];
+    // Scroll the last row of video in (monitor 8, below it, shows pictures): the first row leaves the viewport, that one streams.
+    const last = 6;
     await page.locator(`.tile[data-monitor="${last}"]`).scrollIntoViewIfNeeded();
     await until(async () => (await subscribers()).get(1) === 0 && (await subscribers()).get(last) === 1, 5_000, 'the first row to unsubscribe, the last to subscribe');
     await until(async () => (await tile(last)).resumeMs !== null && (await tile(last)).drawn > 0, 5_000, 'the last row to draw');

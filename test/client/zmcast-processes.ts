@@ -45,6 +45,11 @@ export class Processes {
     return { ...p, port, url: `http://127.0.0.1:${port}` };
   }
 
+  /** A picture worker, its /metrics on `metricsPort` (loopback). */
+  worker(redisUrl: string, metricsPort: number): Promise<ZmcastProcess> {
+    return this.started(['worker'], { REDIS_URL: redisUrl, ZMCAST_WORKER_METRICS_PORT: String(metricsPort), ZMCAST_EDGE_HOST: '127.0.0.1' });
+  }
+
   killAll(): void {
     for (const c of this.children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
   }

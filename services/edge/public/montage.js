@@ -7,12 +7,20 @@
 // and the tab is visible; the grid shows each monitor's sub-stream, the focused
 // tile its main stream. Above KEYFRAMES_ONLY_ABOVE tiles the grid asks for
 // keyframes only. `?grid_quality=main|sub` and `?keyframes_only=0|1` override.
+// A monitor whose streams this browser cannot decode (H.265 in many Chromium
+// builds) is shown as JPEG pictures (MJPEG from the picture workers, PictureView).
 import { LiveClient } from '/lib/client/live-client.js';
 import { LiveDecoder } from '/lib/client/live-decoder.js';
+import { PictureView } from '/lib/client/picture-view.js';
 import { listMonitors, passwordSignInOffered, refreshToken, signIn } from '/lib/client/edge-http.js';
 
 /** More tiles than this in the grid: keyframes only (a picture per GOP), see docs/operations.md. */
 const KEYFRAMES_ONLY_ABOVE = 16;
+/** Pictures per second for a monitor no stream of which decodes here: in the grid (1 with keyframes only), in the large view. */
+const PICTURE_FPS = { grid: 5, gridKeyframesOnly: 1, focused: 10 };
+/** Picture widths are the tile's (device pixels) rounded up to this step, so small resizes share one derived stream. */
+const PICTURE_WIDTH_STEP = 160;
+const PICTURE_MAX_WIDTH = 1920;
 /** A token closer than this to its end is exchanged for a fresh one before it is presented. */
 const REFRESH_BEFORE_MS = 120_000;
 /** At most one exchange this often, whatever the edge's warning and the token's life are set to. */
@@ -140,9 +148,16 @@ class Tile {
       onUnsupported: (codec, reason) => this.onUnsupported(codec, reason),
       onError: (message) => this.message(message),
     });
+    this.pictures = new PictureView({
+      canvas: this.canvas,
+      onFrame: (f) => this.onFrame({ ...f, quality: 'mjpeg' }),
+      onError: (message) => this.message(message),
+    });
     this.visible = false;
-    this.stream = null; // what is subscribed: { quality, keyframesOnly } or null
+    // What is subscribed: { quality, keyframesOnly } (video), { pictures: true, fps, width } (MJPEG) or null.
+    this.stream = null;
     this.unsupported = new Map(); // quality -> reason
+    this.sourceWidth = 0; // the main stream's, from status
     this.dropped = 0;
     this.bytes = 0; // received on the wire, headers included
     this.latencies = [];
@@ -161,8 +176,8 @@ class Tile {
     this.label();
   }
 
-  get decoded() { return this.decoder.stats.drawn; }
-  get errors() { return this.decoder.stats.errors; }
+  get decoded() { return this.decoder.stats.drawn + this.pictures.stats.drawn; }
+  get errors() { return this.decoder.stats.errors + this.pictures.stats.errors; }
   get configurations() { return this.decoder.stats.configurations; }
 
   label() {
@@ -176,24 +191,50 @@ class Tile {
     if (focused && focused !== this) return null; // covered by the focused view
     const preferred = focused === this ? 'main' : gridQuality();
     const quality = this.unsupported.has(preferred) ? (preferred === 'main' ? 'sub' : 'main') : preferred;
-    if (this.unsupported.has(quality)) return null;
-    return { quality, keyframesOnly: focused === this ? false : gridKeyframesOnly() };
+    if (!this.unsupported.has(quality)) return { quality, keyframesOnly: focused === this ? false : gridKeyframesOnly() };
+    // Neither quality decodes here: JPEG pictures, made from any codec by the picture workers.
+    const fps = focused === this ? PICTURE_FPS.focused : gridKeyframesOnly() ? PICTURE_FPS.gridKeyframesOnly : PICTURE_FPS.grid;
+    return { pictures: true, fps, width: this.pictureWidth() };
+  }
+
+  /** The tile's width in device pixels, rounded up to a step; never wider than the camera (0 until its status says). */
+  pictureWidth() {
+    const px = Math.max(1, this.canvas.clientWidth * (window.devicePixelRatio || 1));
+    return Math.min(this.sourceWidth || PICTURE_MAX_WIDTH, PICTURE_MAX_WIDTH, Math.ceil(px / PICTURE_WIDTH_STEP) * PICTURE_WIDTH_STEP);
   }
 
   sync() {
     const want = this.wanted();
     const have = this.stream;
-    if (want && have && want.quality === have.quality && want.keyframesOnly === have.keyframesOnly) return;
+    if (want && have && JSON.stringify(want) === JSON.stringify(have)) return;
+    // One stream subscription per monitor: subscribing again (video or pictures) replaces it on the edge.
+    // The canvas keeps the last picture until the next one is drawn; video to video keeps decoding until the new codec.
+    if (!want?.quality) this.decoder.close();
+    if (!want?.pictures) this.pictures.close();
+    this.stream = want;
     if (!want) {
-      if (!have) return;
-      this.stream = null;
-      client?.unsubscribe(this.monitor.id, 'stream');
-      this.decoder.close(); // the last picture stays
+      if (have) client?.unsubscribe(this.monitor.id, 'stream');
       return;
     }
-    this.stream = want;
     this.requestedAt = performance.now();
-    client.subscribeStream(this.monitor.id, want);
+    if (want.pictures) {
+      this.message(this.pictureLabel());
+      client.subscribePictures(this.monitor.id, { fps: want.fps, width: want.width });
+    } else {
+      client.subscribeStream(this.monitor.id, want);
+    }
+  }
+
+  /** What the tile says while it shows pictures. */
+  pictureLabel() {
+    const reason = this.unsupported.get(this.stream?.quality ?? 'main') ?? [...this.unsupported.values()][0];
+    return `MJPEG ${this.stream?.fps} fps: ${reason}.`;
+  }
+
+  picture(p) {
+    if (!this.stream?.pictures) return; // a picture still in flight after switching back to video
+    this.bytes += p.wireBytes;
+    this.pictures.push(p);
   }
 
   codec(c) {
@@ -211,6 +252,8 @@ class Tile {
     this.width = f.width;
     this.height = f.height;
     this.quality = f.quality;
+    // Pictures again after an error the edge reported (camera down, no worker): say what is shown.
+    if (this.stream?.pictures) this.message(this.pictureLabel());
     this.latencies.push(f.latencyMs);
     if (this.latencies.length > 50) this.latencies.shift();
     this.frameTimes.push(now);
@@ -219,14 +262,17 @@ class Tile {
 
   onUnsupported(codec, reason) {
     this.unsupported.set(codec.quality, reason);
+    // Asked for sub, served main (no sub-stream): that quality does not decode either.
+    if (this.stream?.quality && this.stream.quality !== codec.quality) this.unsupported.set(this.stream.quality, reason);
     const other = this.wanted();
-    // The other quality may decode (an H.265 main stream with an H.264 sub-stream); else say why.
-    this.message(other ? `${reason}: showing the ${other.quality}-stream.` : `${reason}. No picture fallback on this edge yet.`);
+    // The other quality may decode (an H.265 main stream with an H.264 sub-stream); else pictures.
+    if (other && !other.pictures) this.message(`${reason}: showing the ${other.quality}-stream.`);
     this.sync();
   }
 
   status(s) {
     this.online = s.online;
+    this.sourceWidth = s.width;
     this.figure.classList.toggle('offline', !s.online);
     this.fields.state.textContent = s.online ? s.capture_state : 'offline';
     // A new generation may bring a codec this browser decodes: try again.
@@ -310,7 +356,10 @@ function stop() {
   focused = null;
   document.body.classList.remove('has-focus');
   observer.disconnect();
-  for (const tile of tiles.values()) tile.decoder.close();
+  for (const tile of tiles.values()) {
+    tile.decoder.close();
+    tile.pictures.close();
+  }
   tiles.clear();
   $('grid').replaceChildren();
   $('event-list').replaceChildren();
@@ -376,6 +425,7 @@ async function start() {
   client = new LiveClient({ urls: edge, getToken: currentToken, idleTimeoutMs: 10_000 });
   client.on('state', onState);
   client.on('codec', (c) => tiles.get(c.monitor_id)?.codec(c));
+  client.on('picture', (p) => tiles.get(p.monitorId)?.picture(p));
   client.on('packet', (p) => {
     const tile = tiles.get(p.header.monitorId);
     if (!tile) return;
