@@ -210,7 +210,7 @@ describe('montage page', () => {
 
   it('a monitor none of whose streams this browser decodes shows MJPEG pictures that change, at 5 fps in the grid and 10 in the large view, and only while in view', async () => {
     // Below the fold it asks for nothing, and no picture stream is made (focusing tile 6 above may have scrolled it in for a moment).
-    expect((await tile(8)).stream).toBeNull();
+    await until(async () => (await tile(8)).stream === null, 10_000, 'tile 8, below the fold again, to ask for nothing');
     await until(async () => (await derivedStreams()) === 0, 20_000, 'no derived stream');
 
     await page.locator('.tile[data-monitor="8"]').scrollIntoViewIfNeeded();
