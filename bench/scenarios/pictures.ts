@@ -191,11 +191,11 @@ async function measureCosts(width: number, height: number): Promise<CostRow> {
 
   const frame = warm.takeLatest()!;
   const encoder = new PictureEncoder();
-  const encode = (spec: PictureSpec) => cpuMs(() => encoder.encode(1, frame, spec));
+  const encode = (spec: PictureSpec) => cpuMs(() => encoder.encode(1, 'main', frame, spec));
   const jpeg640Ms = await encode(parsePictureSpec({ format: 'jpeg', width: 640 }));
   const jpegFullMs = await encode(parsePictureSpec({ format: 'jpeg' }));
   const rgba640Ms = await encode(parsePictureSpec({ format: 'rgba', width: 640 }));
-  const jpeg640Bytes = (await encoder.encode(1, frame, parsePictureSpec({ format: 'jpeg', width: 640 }))).data.length;
+  const jpeg640Bytes = (await encoder.encode(1, 'main', frame, parsePictureSpec({ format: 'jpeg', width: 640 }))).data.length;
   // The alternative: RGBA at full size from swscale, resized and encoded by sharp (libvips).
   const scaler = new Scaler();
   const sharpJpeg640Ms = await cpuMs(async () => {

@@ -9,6 +9,7 @@ import { AV_PIX_FMT_RGBA, AV_PIX_FMT_YUV420P, Frame, Scaler, SoftwareScaleContex
 import { contentTypeOf, type Picture } from '../../shared/pictures/picture.js';
 import { DEFAULT_QUALITY, outputSize, type PictureSpec } from '../../shared/pictures/picture-spec.js';
 import { workerMetrics } from '../../shared/metrics.js';
+import type { Quality } from '../../shared/redis-keys.js';
 import type { DecodedFrame } from './frame-decoder.js';
 
 interface RawTarget {
@@ -26,13 +27,13 @@ export class PictureEncoder {
   private tail: Promise<unknown> = Promise.resolve();
 
   /** Encodes one at a time, in call order (a worker's pictures cost one core's worth of encoding at most). */
-  encode(monitorId: number, decoded: DecodedFrame, spec: PictureSpec): Promise<Picture> {
-    const run = this.tail.then(() => this.encodeNow(monitorId, decoded, spec));
+  encode(monitorId: number, quality: Quality, decoded: DecodedFrame, spec: PictureSpec): Promise<Picture> {
+    const run = this.tail.then(() => this.encodeNow(monitorId, quality, decoded, spec));
     this.tail = run.catch(() => undefined);
     return run;
   }
 
-  private async encodeNow(monitorId: number, decoded: DecodedFrame, spec: PictureSpec): Promise<Picture> {
+  private async encodeNow(monitorId: number, quality: Quality, decoded: DecodedFrame, spec: PictureSpec): Promise<Picture> {
     const started = performance.now();
     const { frame } = decoded;
     const size = outputSize(spec, frame);
@@ -52,7 +53,7 @@ export class PictureEncoder {
     this.m.encodeSeconds.observe({ format: spec.format }, (performance.now() - started) / 1000);
     return {
       monitorId, format: spec.format, contentType: contentTypeOf(spec.format), width: size.width, height: size.height,
-      lineSizes, data, captureTime: decoded.captureTime, generation: decoded.generation, sequence: decoded.sequence,
+      lineSizes, data, captureTime: decoded.captureTime, quality, generation: decoded.generation, sequence: decoded.sequence,
     };
   }
 
