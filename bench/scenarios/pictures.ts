@@ -81,6 +81,16 @@ export interface LatencyRow {
   coalesced: number;
 }
 
+/** A 1 fps 320-wide thumbnail of a 720p camera, from keyframes only: decoded from main, or from a 360p sub-stream. */
+export interface ThumbnailRow {
+  stream: Quality;
+  resolution: string;
+  /** CPU ms: one keyframe decoded without deblocking, one 320-wide JPEG. */
+  keyframeDecodeMs: number;
+  jpeg320Ms: number;
+  monitorsPerCore: number;
+}
+
 export interface MontageRow {
   /** The stream the worker decoded the thumbnails from: `sub` when the monitors have a 360p sub-stream. */
   stream: Quality;
@@ -97,6 +107,8 @@ export interface PicturesResult {
   camera: { fps: number; gop: number };
   costs: CostRow[];
   density: DensityRow[];
+  /** Computed from per-picture costs, main and sub measured one after the other. */
+  thumbnails: ThumbnailRow[];
   montage: MontageRow;
   /** The same montage of monitors that have a 360p sub-stream, measured right after `montage`. */
   montageSub: MontageRow;
@@ -118,6 +130,10 @@ export async function pictures(o: BenchOptions): Promise<PicturesResult> {
   }
   const density = costs.flatMap(densityOf);
   for (const d of density) o.log(`  ${d.resolution} ${d.fps} fps (${d.mode}): ${d.cpuMsPerMonitorSecond.toFixed(1)} CPU ms per monitor-second, ${d.monitorsPerCore.toFixed(0)} monitors per core`);
+  const thumbnails = [await measureThumbnail('main', 1280, 720), await measureThumbnail('sub', 640, 360)];
+  for (const t of thumbnails) {
+    o.log(`  1 fps 320-wide thumbnail from ${t.stream} (${t.resolution}): keyframe ${t.keyframeDecodeMs.toFixed(2)} ms + JPEG ${t.jpeg320Ms.toFixed(2)} ms, ${t.monitorsPerCore.toFixed(0)} monitors per core`);
+  }
   const montage = await measureMontage(o, MONTAGE_MONITORS, false);
   const montageSub = await measureMontage(o, MONTAGE_MONITORS, true);
   for (const m of [montage, montageSub]) {
@@ -134,7 +150,7 @@ export async function pictures(o: BenchOptions): Promise<PicturesResult> {
   const thumbs = density.find((d) => d.resolution === '1280x720' && d.fps === 1)!;
   const warm = latency.find((l) => l.path === 'warm decoder')!;
   return {
-    camera: { fps: FPS, gop: GOP }, costs, density, montage, montageSub, latency, loadAverage,
+    camera: { fps: FPS, gop: GOP }, costs, density, thumbnails, montage, montageSub, latency, loadAverage,
     targets: { montage100At1fps: thumbs.monitorsPerCore >= 100 && montage.monitorsPerCore >= 100, warmP99Under50ms: warm.p99Ms < 50 },
   };
 }
@@ -216,6 +232,21 @@ async function measureCosts(width: number, height: number): Promise<CostRow> {
   encoder.close();
   warm.close();
   return { resolution: `${width}x${height}`, keyframeDecodeMs, keyframeDecodeNoDeblockMs, pframeDecodeMs, jpeg640Ms, jpegFullMs, rgba640Ms, sharpJpeg640Ms, jpeg640Bytes };
+}
+
+async function measureThumbnail(stream: Quality, width: number, height: number): Promise<ThumbnailRow> {
+  const clip = await encodeClip(width, height);
+  const config = { codec: 'h264' as const, codecString: '', width, height, extradata: parameterSetsOf('h264', clip[0].data), generation: 1 };
+  const info = { generation: 1, sequence: 0, captureTime: Date.now() };
+  const decoder = await FrameDecoder.open(config, { skipLoopFilter: true });
+  const keyframeDecodeMs = await cpuMs(() => decoder.decode(clip[0].data, info, true));
+  const frame = decoder.takeLatest()!;
+  const encoder = new PictureEncoder();
+  const jpeg320Ms = await cpuMs(() => encoder.encode(1, stream, frame, parsePictureSpec({ format: 'jpeg', width: 320 })));
+  frame.frame.free();
+  encoder.close();
+  decoder.close();
+  return { stream, resolution: `${width}x${height}`, keyframeDecodeMs, jpeg320Ms, monitorsPerCore: 1000 / (keyframeDecodeMs + jpeg320Ms) };
 }
 
 /** CPU per monitor-second at each rate, and monitors per core (1000 CPU ms per second). */
