@@ -19,7 +19,12 @@ interface RawTarget {
 }
 
 export class PictureEncoder {
-  private readonly scaler = new Scaler({ flags: SWS_BILINEAR });
+  /**
+   * One Scaler per source size (main and sub-stream, a camera's new
+   * resolution): node-av pools a Scaler's graphs by output size only, and a
+   * pooled graph refuses a frame of another input size (EINVAL).
+   */
+  private readonly scalers = new Map<string, Scaler>();
   /** swscale contexts and output frames by source and target geometry; few per worker (sizes repeat). */
   private readonly raw = new Map<string, RawTarget>();
   private readonly m = workerMetrics();
@@ -41,7 +46,7 @@ export class PictureEncoder {
     let lineSizes: number[] = [];
     if (spec.format === 'jpeg') {
       const resize = size.width === frame.width && size.height === frame.height ? undefined : size;
-      data = await this.scaler.toJpeg(frame, { resize, quality: spec.quality ?? DEFAULT_QUALITY });
+      data = await this.scalerFor(frame).toJpeg(frame, { resize, quality: spec.quality ?? DEFAULT_QUALITY });
     } else if (spec.format === 'yuv420p' && frame.format === AV_PIX_FMT_YUV420P && size.width === frame.width && size.height === frame.height) {
       ({ data, lineSizes } = planes(frame, size.height));
     } else {
@@ -58,12 +63,23 @@ export class PictureEncoder {
   }
 
   close(): void {
-    this.scaler.close();
+    for (const s of this.scalers.values()) s.close();
+    this.scalers.clear();
     for (const t of this.raw.values()) {
       t.frame.free();
       t.sws.freeContext();
     }
     this.raw.clear();
+  }
+
+  private scalerFor(frame: Frame): Scaler {
+    const key = `${frame.width}x${frame.height}`;
+    let scaler = this.scalers.get(key);
+    if (!scaler) {
+      scaler = new Scaler({ flags: SWS_BILINEAR });
+      this.scalers.set(key, scaler);
+    }
+    return scaler;
   }
 
   private rawTarget(src: Frame, size: { width: number; height: number }, format: AVPixelFormat): RawTarget {

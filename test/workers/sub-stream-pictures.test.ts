@@ -80,6 +80,42 @@ describe('pictures of a monitor with a sub-stream', () => {
     expect(await made('derived', 'sub')).toBeGreaterThanOrEqual(1);
   });
 
+  it('move to main, without an error, when the sub-stream falls silent, and the cached sub-stream picture is not reused', async () => {
+    const rig = await start([{ id: 5, name: 'Two streams', source: MAIN, secondSource: SUB }]);
+    await rig.worker();
+    await Promise.all([rig.packets(5, 5), subPackets(rig.redis, 5, 5)]);
+    const client = rig.client();
+    const thumb = parsePictureSpec({ format: 'jpeg', width: 160 });
+    const key = await client.want(5, thumb, 2);
+    const renew = setInterval(() => {
+      client.want(5, thumb, 2).catch((err: PictureError) => expect.fail(`want() failed: ${err.message}`));
+    }, 1000);
+    const newestPicture = async () => {
+      const [entry] = (await rig.redis.xrevrangeBuffer(key, '+', '-', 'COUNT', 1)) as [Buffer, Buffer[]][];
+      return entry && decodePicture(entry[1][1]);
+    };
+    try {
+      await until(async () => (await newestPicture())?.quality === 'sub', 20_000, 'a derived picture from the sub-stream');
+      const spec = parsePictureSpec({ format: 'jpeg', width: 320 });
+      expect((await client.snapshot(5, spec)).quality).toBe('sub');
+
+      // The sub-stream's camera goes away: its history stays in Redis, and ages.
+      await rig.capture.apply([{ id: 5, name: 'Two streams', source: MAIN, secondSource: DEAD }]);
+      const silentFrom = Date.now();
+
+      const moved = await until(async () => {
+        const p = await newestPicture();
+        return p?.quality === 'main' ? p : undefined;
+      }, 20_000, 'a derived picture from main');
+      expect(moved).toMatchObject({ width: 160, height: 90 });
+      expect(moved.captureTime).toBeGreaterThan(silentFrom);
+      const picture = await client.snapshot(5, spec).catch((err: PictureError) => expect.fail(`${err.code}: ${err.message}`));
+      expect(picture).toMatchObject({ quality: 'main', width: 320, height: 180 });
+    } finally {
+      clearInterval(renew);
+    }
+  });
+
   it('come from main, without an error, while the sub-stream is dead or silent', async () => {
     const rig = await start([
       { id: 3, name: 'Sub dead', source: MAIN, secondSource: DEAD },
