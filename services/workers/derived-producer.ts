@@ -52,6 +52,7 @@ export class DerivedProducer {
     /** When the next picture may go. */
     let due = Date.now();
     let checkedAt = 0;
+    let failure: string | null = null;
     try {
       while (!stop.aborted) {
         const now = Date.now();
@@ -79,10 +80,15 @@ export class DerivedProducer {
         }
         await sleep(Math.min(LOOK_MS, Math.max(1, due - Date.now())), stop);
       }
+    } catch (err) {
+      // The job fails; the edges' next want() queues it again.
+      failure = (err as Error).message;
+      throw err;
     } finally {
       hold.release();
       this.m.derivedStreams.dec();
-      log.info('derived stream stopped', { monitor: monitorId, variant: keys.stream, reason: stop.aborted ? 'worker stopping' : 'nobody wants it' });
+      const reason = failure ?? (stop.aborted ? 'worker stopping' : 'nobody wants it');
+      log[failure ? 'warn' : 'info']('derived stream stopped', { monitor: monitorId, variant: keys.stream, reason });
     }
   }
 
