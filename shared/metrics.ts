@@ -92,12 +92,12 @@ const PICTURE_BUCKETS = [0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064
 /** Picture workers: queues, decoders, encoders, derived streams. */
 export const workerMetrics = once(() => ({
   queueJobs: new Gauge({ name: 'zmcast_worker_queue_jobs', help: 'Jobs per picture queue and state (waiting, active, failed, delayed)', labelNames: ['queue', 'state'], registers: [registry] }),
-  decodeSeconds: new Histogram({ name: 'zmcast_worker_decode_seconds', help: 'Time to decode one video packet', labelNames: ['codec', 'mode'], buckets: PICTURE_BUCKETS, registers: [registry] }),
-  decodedFrames: new Counter({ name: 'zmcast_worker_decoded_frames_total', help: 'Video packets decoded, by mode: keyframe (keyframes only) or full (every packet, warm decoder)', labelNames: ['mode'], registers: [registry] }),
+  decodeSeconds: new Histogram({ name: 'zmcast_worker_decode_seconds', help: 'Time to decode one video packet, by codec, mode and stream (main or sub)', labelNames: ['codec', 'mode', 'quality'], buckets: PICTURE_BUCKETS, registers: [registry] }),
+  decodedFrames: new Counter({ name: 'zmcast_worker_decoded_frames_total', help: 'Video packets decoded, by mode: keyframe (keyframes only) or full (every packet, warm decoder), and stream (main or sub)', labelNames: ['mode', 'quality'], registers: [registry] }),
   encodeSeconds: new Histogram({ name: 'zmcast_worker_encode_seconds', help: 'Time to scale and encode one picture', labelNames: ['format'], buckets: PICTURE_BUCKETS, registers: [registry] }),
-  pictures: new Counter({ name: 'zmcast_worker_pictures_total', help: 'Pictures made, for snapshots (one per coalesced request group) or derived streams', labelNames: ['source'], registers: [registry] }),
+  pictures: new Counter({ name: 'zmcast_worker_pictures_total', help: 'Pictures made, for snapshots (one per coalesced request group) or derived streams, by the stream decoded (main or sub)', labelNames: ['source', 'quality'], registers: [registry] }),
   snapshotErrors: new Counter({ name: 'zmcast_worker_snapshot_errors_total', help: 'Snapshot jobs failed, by error code', labelNames: ['code'], registers: [registry] }),
-  warmDecoders: new Gauge({ name: 'zmcast_worker_warm_decoders', help: 'Monitors this worker keeps a decoder running for, by mode', labelNames: ['mode'], registers: [registry] }),
+  warmDecoders: new Gauge({ name: 'zmcast_worker_warm_decoders', help: 'Streams (main or sub) this worker keeps a decoder running for, by mode', labelNames: ['mode', 'quality'], registers: [registry] }),
   derivedStreams: new Gauge({ name: 'zmcast_worker_derived_streams', help: 'Derived picture streams this worker produces', registers: [registry] }),
 }));
 

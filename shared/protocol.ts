@@ -423,6 +423,8 @@ export interface PayloadMeta {
   pts_us: number | null;
   /** Pictures: bytes per row of every plane ([rgba] or [Y, U, V]); `line_size` is the first. */
   line_sizes?: number[];
+  /** Pictures: the stream decoded (`main` or `sub`), whose generation and sequence these are. */
+  source_quality?: 'main' | 'sub';
 }
 
 export type Reply = AckReply | StatusReply | EventReply | ErrorReply | CodecReply | DroppedReply | HelloReply | PayloadMeta | AuthReply | AuthExpiringReply;

@@ -11,7 +11,9 @@
  *    keyframe a second), the warm decoder otherwise.
  *    Then checked for real: N monitors (a looped 720p clip, a keyframe a
  *    second, through the real capture) each with a 1 fps 320-wide derived
- *    stream from one `zmcast worker`, whose CPU is read from /proc.
+ *    stream from one `zmcast worker`, whose CPU is read from /proc; and side
+ *    by side, the same N monitors with a 360p sub-stream, whose thumbnails the
+ *    worker decodes from the sub-stream.
  * 3. Snapshot latency, side by side in one run against one synthetic 720p
  *    camera (real `zmcast capture` and `zmcast worker` processes, the
  *    PictureClient in this process): warm decoder, cold decoder, and what a
@@ -31,7 +33,7 @@ import { registry } from '../../shared/metrics.js';
 import { packetPayload } from '../../shared/packet.js';
 import { PictureClient } from '../../shared/pictures/picture-client.js';
 import { parsePictureSpec, type PictureSpec } from '../../shared/pictures/picture-spec.js';
-import { monitorKeys, WORKER_NODES_KEY } from '../../shared/redis-keys.js';
+import { monitorKeys, WORKER_NODES_KEY, type Quality } from '../../shared/redis-keys.js';
 import { createRedis } from '../../shared/redis.js';
 import { freePort } from '../../shared/redis-locator.js';
 import { makeClip } from '../lib/media.js';
@@ -79,7 +81,19 @@ export interface LatencyRow {
   coalesced: number;
 }
 
+/** A 1 fps 320-wide thumbnail of a 720p camera, from keyframes only: decoded from main, or from a 360p sub-stream. */
+export interface ThumbnailRow {
+  stream: Quality;
+  resolution: string;
+  /** CPU ms: one keyframe decoded without deblocking, one 320-wide JPEG. */
+  keyframeDecodeMs: number;
+  jpeg320Ms: number;
+  monitorsPerCore: number;
+}
+
 export interface MontageRow {
+  /** The stream the worker decoded the thumbnails from: `sub` when the monitors have a 360p sub-stream. */
+  stream: Quality;
   monitors: number;
   fps: number;
   width: number;
@@ -93,7 +107,11 @@ export interface PicturesResult {
   camera: { fps: number; gop: number };
   costs: CostRow[];
   density: DensityRow[];
+  /** Computed from per-picture costs, main and sub measured one after the other. */
+  thumbnails: ThumbnailRow[];
   montage: MontageRow;
+  /** The same montage of monitors that have a 360p sub-stream, measured right after `montage`. */
+  montageSub: MontageRow;
   latency: LatencyRow[];
   /** The machine's 1-minute load average when the latency series started and ended (2 cores). */
   loadAverage: [number, number];
@@ -112,9 +130,16 @@ export async function pictures(o: BenchOptions): Promise<PicturesResult> {
   }
   const density = costs.flatMap(densityOf);
   for (const d of density) o.log(`  ${d.resolution} ${d.fps} fps (${d.mode}): ${d.cpuMsPerMonitorSecond.toFixed(1)} CPU ms per monitor-second, ${d.monitorsPerCore.toFixed(0)} monitors per core`);
-  const montage = await measureMontage(o, MONTAGE_MONITORS);
-  o.log(`  montage: ${montage.monitors} monitors × ${montage.fps} fps ${montage.width}-wide JPEG: ${montage.picturesPerSecond.toFixed(1)} pictures/s, ` +
-    `worker ${montage.workerPercentOfCore.toFixed(0)}% of a core, ${montage.monitorsPerCore.toFixed(0)} monitors per core`);
+  const thumbnails = [await measureThumbnail('main', 1280, 720), await measureThumbnail('sub', 640, 360)];
+  for (const t of thumbnails) {
+    o.log(`  1 fps 320-wide thumbnail from ${t.stream} (${t.resolution}): keyframe ${t.keyframeDecodeMs.toFixed(2)} ms + JPEG ${t.jpeg320Ms.toFixed(2)} ms, ${t.monitorsPerCore.toFixed(0)} monitors per core`);
+  }
+  const montage = await measureMontage(o, MONTAGE_MONITORS, false);
+  const montageSub = await measureMontage(o, MONTAGE_MONITORS, true);
+  for (const m of [montage, montageSub]) {
+    o.log(`  montage from ${m.stream}: ${m.monitors} monitors × ${m.fps} fps ${m.width}-wide JPEG: ${m.picturesPerSecond.toFixed(1)} pictures/s, ` +
+      `worker ${m.workerPercentOfCore.toFixed(0)}% of a core, ${m.monitorsPerCore.toFixed(0)} monitors per core`);
+  }
   const loadBefore = loadavg()[0];
   const latency = await measureLatency(o);
   const loadAverage: [number, number] = [loadBefore, loadavg()[0]];
@@ -125,7 +150,7 @@ export async function pictures(o: BenchOptions): Promise<PicturesResult> {
   const thumbs = density.find((d) => d.resolution === '1280x720' && d.fps === 1)!;
   const warm = latency.find((l) => l.path === 'warm decoder')!;
   return {
-    camera: { fps: FPS, gop: GOP }, costs, density, montage, latency, loadAverage,
+    camera: { fps: FPS, gop: GOP }, costs, density, thumbnails, montage, montageSub, latency, loadAverage,
     targets: { montage100At1fps: thumbs.monitorsPerCore >= 100 && montage.monitorsPerCore >= 100, warmP99Under50ms: warm.p99Ms < 50 },
   };
 }
@@ -191,11 +216,11 @@ async function measureCosts(width: number, height: number): Promise<CostRow> {
 
   const frame = warm.takeLatest()!;
   const encoder = new PictureEncoder();
-  const encode = (spec: PictureSpec) => cpuMs(() => encoder.encode(1, frame, spec));
+  const encode = (spec: PictureSpec) => cpuMs(() => encoder.encode(1, 'main', frame, spec));
   const jpeg640Ms = await encode(parsePictureSpec({ format: 'jpeg', width: 640 }));
   const jpegFullMs = await encode(parsePictureSpec({ format: 'jpeg' }));
   const rgba640Ms = await encode(parsePictureSpec({ format: 'rgba', width: 640 }));
-  const jpeg640Bytes = (await encoder.encode(1, frame, parsePictureSpec({ format: 'jpeg', width: 640 }))).data.length;
+  const jpeg640Bytes = (await encoder.encode(1, 'main', frame, parsePictureSpec({ format: 'jpeg', width: 640 }))).data.length;
   // The alternative: RGBA at full size from swscale, resized and encoded by sharp (libvips).
   const scaler = new Scaler();
   const sharpJpeg640Ms = await cpuMs(async () => {
@@ -207,6 +232,21 @@ async function measureCosts(width: number, height: number): Promise<CostRow> {
   encoder.close();
   warm.close();
   return { resolution: `${width}x${height}`, keyframeDecodeMs, keyframeDecodeNoDeblockMs, pframeDecodeMs, jpeg640Ms, jpegFullMs, rgba640Ms, sharpJpeg640Ms, jpeg640Bytes };
+}
+
+async function measureThumbnail(stream: Quality, width: number, height: number): Promise<ThumbnailRow> {
+  const clip = await encodeClip(width, height);
+  const config = { codec: 'h264' as const, codecString: '', width, height, extradata: parameterSetsOf('h264', clip[0].data), generation: 1 };
+  const info = { generation: 1, sequence: 0, captureTime: Date.now() };
+  const decoder = await FrameDecoder.open(config, { skipLoopFilter: true });
+  const keyframeDecodeMs = await cpuMs(() => decoder.decode(clip[0].data, info, true));
+  const frame = decoder.takeLatest()!;
+  const encoder = new PictureEncoder();
+  const jpeg320Ms = await cpuMs(() => encoder.encode(1, stream, frame, parsePictureSpec({ format: 'jpeg', width: 320 })));
+  frame.frame.free();
+  encoder.close();
+  decoder.close();
+  return { stream, resolution: `${width}x${height}`, keyframeDecodeMs, jpeg320Ms, monitorsPerCore: 1000 / (keyframeDecodeMs + jpeg320Ms) };
 }
 
 /** CPU per monitor-second at each rate, and monitors per core (1000 CPU ms per second). */
@@ -223,12 +263,15 @@ function densityOf(c: CostRow): DensityRow[] {
 const MONTAGE_MONITORS = 40;
 const MONTAGE_MEASURE_S = 10;
 
-async function measureMontage(o: BenchOptions, n: number): Promise<MontageRow> {
+/** N monitors of a 720p clip, with a 360p sub-stream or without, each with a 1 fps 320-wide derived stream. */
+async function measureMontage(o: BenchOptions, n: number, withSub: boolean): Promise<MontageRow> {
   const clip = makeClip({ width: 1280, height: 720, fps: FPS, gop: GOP, kbps: 2000, seconds: 10 });
+  const subClip = makeClip({ width: 640, height: 360, fps: FPS, gop: GOP, kbps: 500, seconds: 10 });
+  const stream: Quality = withSub ? 'sub' : 'main';
   const redisServer = await RedisServer.start();
   const metricsPort = await freePort();
   const env = { ...cleanEnv(), ZMCAST_REDIS_URL: redisServer.url, ZMCAST_LOG_LEVEL: 'warn' };
-  const monitors = Array.from({ length: n }, (_, i) => `${i + 1}=${clip.path}`).join(',');
+  const monitors = Array.from({ length: n }, (_, i) => `${i + 1}=${clip.path}${withSub ? `|${subClip.path}` : ''}`).join(',');
   const capture = spawn(process.execPath, [BIN, 'capture', '--monitors', monitors], { env: { ...env, ZMCAST_CAPTURE_METRICS_PORT: '0' }, stdio: 'ignore' });
   const worker = spawn(process.execPath, [BIN, 'worker'], { env: { ...env, ZMCAST_WORKER_METRICS_PORT: String(metricsPort) }, stdio: 'ignore' });
   const redis = createRedis(redisServer.url, 'bench-montage');
@@ -238,11 +281,13 @@ async function measureMontage(o: BenchOptions, n: number): Promise<MontageRow> {
   const wantAll = () => Promise.all(Array.from({ length: n }, (_, i) => client.want(i + 1, spec, fps)));
   const made = async () => {
     const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
-    return Number(/^zmcast_worker_pictures_total\{source="derived"\} (\S+)$/m.exec(text)?.[1] ?? 0);
+    // Only pictures of the stream this run is about: a picture of the other would be a wrong result, not a picture.
+    const series = new RegExp(`^zmcast_worker_pictures_total\\{(?=[^}]*source="derived")(?=[^}]*quality="${stream}")[^}]*\\} (\\S+)$`, 'm');
+    return Number(series.exec(text)?.[1] ?? 0);
   };
   try {
     for (let i = 0; i < 300; i++) {
-      const ready = (await redis.zcard(WORKER_NODES_KEY)) > 0 && (await Promise.all(Array.from({ length: n }, (_, m) => redis.xlen(monitorKeys(m + 1).video)))).every((l) => l > 30);
+      const ready = (await redis.zcard(WORKER_NODES_KEY)) > 0 && (await Promise.all(Array.from({ length: n }, (_, m) => redis.xlen(monitorKeys(m + 1, stream).video)))).every((l) => l > 30);
       if (ready) break;
       await sleep(200);
     }
@@ -259,8 +304,8 @@ async function measureMontage(o: BenchOptions, n: number): Promise<MontageRow> {
     }
     const [cpu1, made1, seconds] = [procCpuSeconds(worker.pid!), await made(), (performance.now() - t0) / 1000];
     const workerPercentOfCore = ((cpu1 - cpu0) / seconds) * 100;
-    o.log(`  (montage measured over ${seconds.toFixed(1)} s)`);
-    return { monitors: n, fps, width: 320, picturesPerSecond: (made1 - made0) / seconds, workerPercentOfCore, monitorsPerCore: n / (workerPercentOfCore / 100) };
+    o.log(`  (montage from ${stream} measured over ${seconds.toFixed(1)} s)`);
+    return { stream, monitors: n, fps, width: 320, picturesPerSecond: (made1 - made0) / seconds, workerPercentOfCore, monitorsPerCore: n / (workerPercentOfCore / 100) };
   } finally {
     await client.close();
     redis.disconnect();

@@ -45,7 +45,7 @@ export class CachedPicture {
     return [meta, wire === 'zoneminder' ? (this.zmBytes ??= binaryFrame(this.picture.data)) : (this.zmcastBytes ??= binaryFrame(this.zmcastPacket()))];
   }
 
-  /** The draft's payload metadata, plus zmcast's `line_sizes`, `generation` and `capture_time`. */
+  /** The draft's payload metadata, plus zmcast's `line_sizes`, `generation`, `capture_time` and `source_quality`. */
   meta(kind: PictureKind, requestId?: RequestId): PayloadMeta {
     const p = this.picture;
     const layout = ZM_LAYOUT[p.format] ?? { colours: 0, subpixelOrder: 0 };
@@ -67,6 +67,7 @@ export class CachedPicture {
       capture_time: p.captureTime,
       pts_us: null,
       line_sizes: p.lineSizes,
+      source_quality: p.quality,
     };
     if (requestId !== undefined) m.request_id = requestId;
     return m;
@@ -87,7 +88,7 @@ export class CachedPicture {
   private zmcastPacket(): Buffer {
     const p = this.picture;
     return encodePacket({
-      kind: PacketKind.Picture, keyframe: true, monitorId: p.monitorId, generation: p.generation, sequence: p.sequence,
+      kind: PacketKind.Picture, keyframe: true, sub: p.quality === 'sub', monitorId: p.monitorId, generation: p.generation, sequence: p.sequence,
       captureTime: p.captureTime, pts: NO_TIMESTAMP, dts: NO_TIMESTAMP, duration: 0, data: p.data,
     });
   }

@@ -1,14 +1,17 @@
 /**
- * The warm decoders of one worker, by monitor, started on demand and stopped
+ * The warm decoders of one worker, by monitor and stream (main or sub), started on demand and stopped
  * a few seconds after the last use. A monitor runs in full mode while any
  * user needs every frame (snapshots, derived streams faster than the
  * keyframe rate), else in keyframe mode; a change of mode restarts the feed
  * at the newest keyframe.
  */
+import type { Quality } from '../../shared/redis-keys.js';
 import { duplicate, type RedisClient } from '../../shared/redis.js';
 import { MonitorFeed, type FeedMode } from './monitor-feed.js';
 
 interface Demand {
+  monitorId: number;
+  quality: Quality;
   feed: MonitorFeed;
   /** Derived streams holding the feed, by the mode they need. */
   holds: Record<FeedMode, number>;
@@ -19,7 +22,8 @@ interface Demand {
 const REAP_EVERY_MS = 500;
 
 export class Feeds {
-  private readonly demands = new Map<number, Demand>();
+  /** By `monitor/quality`. */
+  private readonly demands = new Map<string, Demand>();
   private readonly reaper: NodeJS.Timeout;
 
   constructor(private readonly redis: RedisClient, private readonly idleMs: number) {
@@ -32,21 +36,21 @@ export class Feeds {
   }
 
   /** A full-mode feed for a snapshot, kept warm for idleMs after this call. */
-  forSnapshot(monitorId: number): MonitorFeed {
-    const d = this.demand(monitorId);
+  forSnapshot(monitorId: number, quality: Quality): MonitorFeed {
+    const d = this.demand(monitorId, quality);
     d.warmUntil = Date.now() + this.idleMs;
-    return this.ensure(monitorId, d).feed;
+    return this.ensure(d).feed;
   }
 
   /** Holds a feed of at least `mode` for a derived stream; call the returned function to let it go. */
-  hold(monitorId: number, mode: FeedMode): { feed: () => MonitorFeed; release: () => void } {
-    const d = this.demand(monitorId);
+  hold(monitorId: number, quality: Quality, mode: FeedMode): { feed: () => MonitorFeed; release: () => void } {
+    const d = this.demand(monitorId, quality);
     d.holds[mode]++;
-    this.ensure(monitorId, d);
+    this.ensure(d);
     let released = false;
     return {
       // The feed object changes when the mode does: callers ask for it each time.
-      feed: () => this.ensure(monitorId, this.demands.get(monitorId) ?? this.demand(monitorId)).feed,
+      feed: () => this.ensure(this.demands.get(keyOf(monitorId, quality)) ?? this.demand(monitorId, quality)).feed,
       release: () => {
         if (released) return;
         released = true;
@@ -64,11 +68,11 @@ export class Feeds {
     await Promise.all(all.map((d) => d.feed.stop()));
   }
 
-  private demand(monitorId: number): Demand {
-    let d = this.demands.get(monitorId);
+  private demand(monitorId: number, quality: Quality): Demand {
+    let d = this.demands.get(keyOf(monitorId, quality));
     if (!d) {
-      d = { feed: null as unknown as MonitorFeed, holds: { keyframe: 0, full: 0 }, warmUntil: 0 };
-      this.demands.set(monitorId, d);
+      d = { monitorId, quality, feed: null as unknown as MonitorFeed, holds: { keyframe: 0, full: 0 }, warmUntil: 0 };
+      this.demands.set(keyOf(monitorId, quality), d);
     }
     return d;
   }
@@ -79,11 +83,11 @@ export class Feeds {
   }
 
   /** Starts or restarts the feed so that it runs in the mode the demand needs now. */
-  private ensure(monitorId: number, d: Demand): Demand {
+  private ensure(d: Demand): Demand {
     const mode = this.wanted(d) ?? 'keyframe';
     if (d.feed?.mode !== mode) {
       const old = d.feed;
-      d.feed = new MonitorFeed(this.redis, () => duplicate(this.redis, `zmcast-feed-${monitorId}`), monitorId, mode);
+      d.feed = new MonitorFeed(this.redis, () => duplicate(this.redis, `zmcast-feed-${d.monitorId}-${d.quality}`), d.monitorId, d.quality, mode);
       // oxlint-disable-next-line typescript/no-floating-promises -- stop() never rejects: it only disconnects and awaits the loop
       if (old) void old.stop();
     }
@@ -91,15 +95,17 @@ export class Feeds {
   }
 
   private reap(): void {
-    for (const [monitorId, d] of this.demands) {
+    for (const [key, d] of this.demands) {
       const mode = this.wanted(d);
       if (mode === null) {
-        this.demands.delete(monitorId);
+        this.demands.delete(key);
         // oxlint-disable-next-line typescript/no-floating-promises -- stop() never rejects: it only disconnects and awaits the loop
         void d.feed.stop();
       } else if (mode !== d.feed.mode) {
-        this.ensure(monitorId, d);
+        this.ensure(d);
       }
     }
   }
 }
+
+const keyOf = (monitorId: number, quality: Quality) => `${monitorId}/${quality}`;

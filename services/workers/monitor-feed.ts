@@ -1,5 +1,5 @@
 /**
- * A warm decoder for one monitor: reads the monitor's video stream from its
+ * A warm decoder for one stream of a monitor (main or sub): reads the stream from its
  * newest keyframe on and keeps decoding as packets arrive, so a picture of
  * the current moment costs one scale + encode. In keyframe mode it decodes
  * keyframes only (a fraction of the cost, no reference chain): enough for
@@ -10,7 +10,7 @@ import { logger } from '../../shared/log.js';
 import { workerMetrics } from '../../shared/metrics.js';
 import { decodeHeader, packetPayload } from '../../shared/packet.js';
 import { PictureError } from '../../shared/pictures/picture-spec.js';
-import { monitorKeys } from '../../shared/redis-keys.js';
+import { monitorKeys, type Quality } from '../../shared/redis-keys.js';
 import type { RedisClient } from '../../shared/redis.js';
 import { FrameDecoder, type DecodedFrame } from './frame-decoder.js';
 
@@ -47,9 +47,10 @@ export class MonitorFeed {
     /** Makes a connection of the feed's own to block on (full mode only: keyframe mode polls on `redis`). */
     private readonly connect: () => RedisClient,
     readonly monitorId: number,
+    readonly quality: Quality,
     readonly mode: FeedMode,
   ) {
-    this.m.warmDecoders.inc({ mode });
+    this.m.warmDecoders.inc({ mode, quality });
     this.loop = this.run();
   }
 
@@ -75,7 +76,7 @@ export class MonitorFeed {
       const waiter: Waiter = { id, resolve, reject };
       const timer = setTimeout(() => {
         this.waiters = this.waiters.filter((w) => w !== waiter);
-        reject(new PictureError('camera_down', `no decodable frame of monitor ${this.monitorId} within ${timeoutMs} ms`));
+        reject(new PictureError('camera_down', `no decodable frame of monitor ${this.monitorId} (${this.quality}) within ${timeoutMs} ms`));
       }, timeoutMs);
       waiter.resolve = (f) => { clearTimeout(timer); resolve(f); };
       waiter.reject = (e) => { clearTimeout(timer); reject(e); };
@@ -90,7 +91,7 @@ export class MonitorFeed {
     await this.loop;
     this.decoder?.close();
     this.decoder = null;
-    this.m.warmDecoders.dec({ mode: this.mode });
+    this.m.warmDecoders.dec({ mode: this.mode, quality: this.quality });
     for (const w of this.waiters.splice(0)) w.reject(new PictureError('overloaded', 'the decoder stopped'));
   }
 
@@ -104,7 +105,7 @@ export class MonitorFeed {
         }
         if (this.lastId === '0-0') await this.startAtKeyframe();
         this.reader ??= this.connect();
-        const reply = (await this.reader.xreadBuffer('COUNT', 100, 'BLOCK', BLOCK_MS, 'STREAMS', monitorKeys(this.monitorId).video, this.lastId)) as
+        const reply = (await this.reader.xreadBuffer('COUNT', 100, 'BLOCK', BLOCK_MS, 'STREAMS', monitorKeys(this.monitorId, this.quality).video, this.lastId)) as
           | [Buffer, Entry[]][]
           | null;
         if (reply) await this.consume(reply[0][1]);
@@ -112,7 +113,7 @@ export class MonitorFeed {
       } catch (err) {
         if (this.stopped) return;
         if (err instanceof PictureError) this.fail(err);
-        else if (failures++ === 0) log.warn('reading the monitor stream fails; retrying', { monitor: this.monitorId, error: (err as Error).message });
+        else if (failures++ === 0) log.warn('reading the monitor stream fails; retrying', { monitor: this.monitorId, quality: this.quality, error: (err as Error).message });
         await new Promise((r) => setTimeout(r, Math.min(500, 25 * 2 ** failures)));
       }
     }
@@ -123,7 +124,7 @@ export class MonitorFeed {
    * monitor's meta: the packets in between never leave Redis.
    */
   private async nextKeyframe(): Promise<void> {
-    const k = monitorKeys(this.monitorId);
+    const k = monitorKeys(this.monitorId, this.quality);
     const [config, kf] = (await this.redis.hmget(k.meta, 'config', 'kf')) as [string | null, string | null];
     if (!config || !kf || kf === this.lastKeyframe) {
       await new Promise((r) => setTimeout(r, KEYFRAME_POLL_MS));
@@ -137,7 +138,7 @@ export class MonitorFeed {
 
   /** From the newest keyframe (with its codec config) through the newest packet. */
   private async startAtKeyframe(): Promise<void> {
-    const k = monitorKeys(this.monitorId);
+    const k = monitorKeys(this.monitorId, this.quality);
     const [config, kf] = (await this.redis.hmget(k.meta, 'config', 'kf')) as [string | null, string | null];
     if (!config || !kf) {
       // Nothing to decode yet: wait for the stream's first entries.
@@ -177,8 +178,8 @@ export class MonitorFeed {
       if (this.mode === 'keyframe' && !h.keyframe) continue;
       const started = performance.now();
       const produced = await this.decoder.decode(packetPayload(buf), { generation: h.generation, sequence: h.sequence, captureTime: h.captureTime }, h.keyframe);
-      this.m.decodeSeconds.observe({ codec: this.decoder.config.codec, mode: this.mode }, (performance.now() - started) / 1000);
-      this.m.decodedFrames.inc({ mode: this.mode });
+      this.m.decodeSeconds.observe({ codec: this.decoder.config.codec, mode: this.mode, quality: this.quality }, (performance.now() - started) / 1000);
+      this.m.decodedFrames.inc({ mode: this.mode, quality: this.quality });
       if (produced) {
         this.frameId = id;
         this.failure = null;

@@ -9,6 +9,7 @@ import { AV_PIX_FMT_RGBA, AV_PIX_FMT_YUV420P, Frame, Scaler, SoftwareScaleContex
 import { contentTypeOf, type Picture } from '../../shared/pictures/picture.js';
 import { DEFAULT_QUALITY, outputSize, type PictureSpec } from '../../shared/pictures/picture-spec.js';
 import { workerMetrics } from '../../shared/metrics.js';
+import type { Quality } from '../../shared/redis-keys.js';
 import type { DecodedFrame } from './frame-decoder.js';
 
 interface RawTarget {
@@ -18,7 +19,12 @@ interface RawTarget {
 }
 
 export class PictureEncoder {
-  private readonly scaler = new Scaler({ flags: SWS_BILINEAR });
+  /**
+   * One Scaler per source size (main and sub-stream, a camera's new
+   * resolution): node-av pools a Scaler's graphs by output size only, and a
+   * pooled graph refuses a frame of another input size (EINVAL).
+   */
+  private readonly scalers = new Map<string, Scaler>();
   /** swscale contexts and output frames by source and target geometry; few per worker (sizes repeat). */
   private readonly raw = new Map<string, RawTarget>();
   private readonly m = workerMetrics();
@@ -26,13 +32,13 @@ export class PictureEncoder {
   private tail: Promise<unknown> = Promise.resolve();
 
   /** Encodes one at a time, in call order (a worker's pictures cost one core's worth of encoding at most). */
-  encode(monitorId: number, decoded: DecodedFrame, spec: PictureSpec): Promise<Picture> {
-    const run = this.tail.then(() => this.encodeNow(monitorId, decoded, spec));
+  encode(monitorId: number, quality: Quality, decoded: DecodedFrame, spec: PictureSpec): Promise<Picture> {
+    const run = this.tail.then(() => this.encodeNow(monitorId, quality, decoded, spec));
     this.tail = run.catch(() => undefined);
     return run;
   }
 
-  private async encodeNow(monitorId: number, decoded: DecodedFrame, spec: PictureSpec): Promise<Picture> {
+  private async encodeNow(monitorId: number, quality: Quality, decoded: DecodedFrame, spec: PictureSpec): Promise<Picture> {
     const started = performance.now();
     const { frame } = decoded;
     const size = outputSize(spec, frame);
@@ -40,7 +46,7 @@ export class PictureEncoder {
     let lineSizes: number[] = [];
     if (spec.format === 'jpeg') {
       const resize = size.width === frame.width && size.height === frame.height ? undefined : size;
-      data = await this.scaler.toJpeg(frame, { resize, quality: spec.quality ?? DEFAULT_QUALITY });
+      data = await this.scalerFor(frame).toJpeg(frame, { resize, quality: spec.quality ?? DEFAULT_QUALITY });
     } else if (spec.format === 'yuv420p' && frame.format === AV_PIX_FMT_YUV420P && size.width === frame.width && size.height === frame.height) {
       ({ data, lineSizes } = planes(frame, size.height));
     } else {
@@ -52,17 +58,28 @@ export class PictureEncoder {
     this.m.encodeSeconds.observe({ format: spec.format }, (performance.now() - started) / 1000);
     return {
       monitorId, format: spec.format, contentType: contentTypeOf(spec.format), width: size.width, height: size.height,
-      lineSizes, data, captureTime: decoded.captureTime, generation: decoded.generation, sequence: decoded.sequence,
+      lineSizes, data, captureTime: decoded.captureTime, quality, generation: decoded.generation, sequence: decoded.sequence,
     };
   }
 
   close(): void {
-    this.scaler.close();
+    for (const s of this.scalers.values()) s.close();
+    this.scalers.clear();
     for (const t of this.raw.values()) {
       t.frame.free();
       t.sws.freeContext();
     }
     this.raw.clear();
+  }
+
+  private scalerFor(frame: Frame): Scaler {
+    const key = `${frame.width}x${frame.height}`;
+    let scaler = this.scalers.get(key);
+    if (!scaler) {
+      scaler = new Scaler({ flags: SWS_BILINEAR });
+      this.scalers.set(key, scaler);
+    }
+    return scaler;
   }
 
   private rawTarget(src: Frame, size: { width: number; height: number }, format: AVPixelFormat): RawTarget {

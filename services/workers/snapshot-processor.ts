@@ -1,7 +1,8 @@
 /**
  * One snapshot job: the frame of the requested packet or a newer one from the
- * monitor's warm decoder (started from the newest keyframe if cold), encoded
- * to the spec, stored as the variant's `latest` picture. Errors leave as
+ * warm decoder (started from the newest keyframe if cold) of the stream the
+ * job names (main, or the sub-stream for a picture that fits within it),
+ * encoded to the spec, stored as the variant's `latest` picture. Errors leave as
  * `code: message` reasons the picture client turns back into PictureErrors.
  */
 import type { Job } from 'bullmq';
@@ -24,14 +25,15 @@ export class SnapshotProcessor {
 
   async process(job: Job<SnapshotJob>): Promise<SnapshotResult> {
     const { monitorId, spec, frameId, deadline } = job.data;
+    const { quality, spec: encoded } = job.data.source ?? { quality: 'main', spec };
     const keys = pictureKeys(monitorId, specVariant(spec));
     try {
       const left = deadline - Date.now();
       if (left <= 0) throw new PictureError('timeout', 'the request had given up before a worker took it');
-      const frame = await this.feeds.forSnapshot(monitorId).frameFrom(frameId, left);
-      const picture = await this.encoder.encode(monitorId, frame, spec).finally(() => frame.frame.free());
+      const frame = await this.feeds.forSnapshot(monitorId, quality).frameFrom(frameId, left);
+      const picture = await this.encoder.encode(monitorId, quality, frame, encoded).finally(() => frame.frame.free());
       await this.redis.multi().set(keys.latest, encodePicture(picture), 'PX', LATEST_TTL_MS).del(keys.pending).exec();
-      this.m.pictures.inc({ source: 'snapshot' });
+      this.m.pictures.inc({ source: 'snapshot', quality });
       return { generation: picture.generation, sequence: picture.sequence };
     } catch (err) {
       const e = err instanceof PictureError ? err : new PictureError('overloaded', (err as Error).message);

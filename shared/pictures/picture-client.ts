@@ -7,13 +7,14 @@
  * So any number of edges and viewers asking at once cost one decode.
  */
 import { Queue, QueueEvents } from 'bullmq';
-import { monitorKeys, MONITORS_KEY, pictureKeys, QUEUE_PREFIX, WORKER_NODES_KEY } from '../redis-keys.js';
+import { monitorKeys, MONITORS_KEY, pictureKeys, QUEUE_PREFIX, WORKER_NODES_KEY, type Quality } from '../redis-keys.js';
 import { decodeHeader } from '../packet.js';
 import type { RedisClient } from '../redis.js';
 import { blockingConnection } from './blocking-connection.js';
 import { pictureClientMetrics } from '../metrics.js';
 import { decodePicture, type Picture } from './picture.js';
 import { PictureError, specVariant, type PictureSpec } from './picture-spec.js';
+import { pictureSource } from './picture-source.js';
 import { DERIVED_QUEUE, MAX_DERIVED_FPS, SNAPSHOT_QUEUE, derivedVariant, type DerivedJob, type SnapshotJob } from './queues.js';
 
 export const DEFAULT_SNAPSHOT_TIMEOUT_MS = 3000;
@@ -25,6 +26,7 @@ export const WANT_TTL_MS = 3000;
 const MAX_WAITING_JOBS = 1000;
 
 interface Newest {
+  quality: Quality;
   id: string;
   generation: number;
   sequence: number;
@@ -81,7 +83,7 @@ export class PictureClient {
     const variant = derivedVariant(specVariant(spec), fps);
     const keys = pictureKeys(monitorId, variant);
     // Refused like a snapshot when there is nothing to produce from, so edges can tell their viewers at once.
-    await Promise.all([this.newestPacket(monitorId), this.checkCapacity()]);
+    await Promise.all([pictureSource(this.redis, monitorId, spec).then((s) => this.newestPacket(monitorId, s.quality)), this.checkCapacity()]);
     await this.redis.set(keys.want, '1', 'PX', WANT_TTL_MS);
     // The same id while a producer runs: adding it again is a no-op; after a producer ended, it starts one.
     await this.derived.add('derive', { monitorId, spec, fps }, {
@@ -111,21 +113,22 @@ export class PictureClient {
 
   private async make(monitorId: number, spec: PictureSpec, deadline: number): Promise<Picture> {
     const keys = pictureKeys(monitorId, specVariant(spec));
-    const [newest, cached] = await Promise.all([this.newestPacket(monitorId), this.redis.getBuffer(keys.latest)]);
+    const [source, cached] = await Promise.all([pictureSource(this.redis, monitorId, spec), this.redis.getBuffer(keys.latest)]);
+    const newest = await this.newestPacket(monitorId, source.quality);
     const fresh = cached && decodePicture(cached);
     if (fresh && isCurrent(fresh, newest)) {
       this.m.coalesced.inc({ how: 'cache' });
       return fresh;
     }
     await this.checkCapacity();
-    const jobId = `snap.${monitorId}.${specVariant(spec)}.${newest.id}`;
+    const jobId = `snap.${monitorId}.${specVariant(spec)}.${source.quality}.${newest.id}`;
     // SET NX GET: atomically either this request's job becomes the pending one, or it learns which one is.
     const running = (await this.redis.call('SET', keys.pending, jobId, 'NX', 'GET', 'PX', String(Math.max(1, deadline - Date.now())))) as string | null;
     if (running) {
       this.m.coalesced.inc({ how: 'in_flight' });
       await this.waitFor(running, keys.pending, deadline);
     } else {
-      const job = await this.snapshots.add('snapshot', { monitorId, spec, frameId: newest.id, deadline }, {
+      const job = await this.snapshots.add('snapshot', { monitorId, spec, source, frameId: newest.id, deadline }, {
         jobId, removeOnComplete: { age: 10 }, removeOnFail: { age: 10 },
       });
       await this.waitFor(job.id!, keys.pending, deadline);
@@ -165,9 +168,9 @@ export class PictureClient {
     }
   }
 
-  /** The newest video packet, or why there is none to show. */
-  private async newestPacket(monitorId: number): Promise<Newest> {
-    const k = monitorKeys(monitorId);
+  /** The newest video packet of the stream, or why there is none to show. */
+  private async newestPacket(monitorId: number, quality: Quality = 'main'): Promise<Newest> {
+    const k = monitorKeys(monitorId, quality);
     // The newest entry may be a codec config; the packet is then just before it.
     const entries = (await this.redis.xrevrangeBuffer(k.video, '+', '-', 'COUNT', 2)) as [Buffer, Buffer[]][];
     const entry = entries.find(([, fields]) => fields[0]?.toString() === 'p');
@@ -180,13 +183,18 @@ export class PictureClient {
     if (Date.now() - h.captureTime > CAMERA_SILENT_MS) {
       throw new PictureError('camera_down', `monitor ${monitorId} has sent nothing for ${Math.round((Date.now() - h.captureTime) / 1000)} s`);
     }
-    return { id: entry[0].toString(), generation: h.generation, sequence: h.sequence, captureTime: h.captureTime, durationUs: h.duration };
+    return { quality, id: entry[0].toString(), generation: h.generation, sequence: h.sequence, captureTime: h.captureTime, durationUs: h.duration };
   }
 }
 
-/** A cached picture is current when it shows the newest frame or the one before it (one frame interval). */
+/**
+ * A cached picture is current when it shows the newest frame of the stream
+ * the picture would be made from now, or the one before it (one frame
+ * interval). Sequences of main and sub are unrelated: one of the other
+ * stream is never current.
+ */
 function isCurrent(p: Picture, newest: Newest): boolean {
-  if (p.generation !== newest.generation) return false;
+  if (p.quality !== newest.quality || p.generation !== newest.generation) return false;
   return p.sequence >= newest.sequence - 1;
 }
 

@@ -4,7 +4,7 @@
  *
  * Layout (little-endian), header then the image bytes:
  *   0  u8  magic 0x50 ('P')
- *   1  u8  version (1)
+ *   1  u8  version (2)
  *   2  u8  format (1 jpeg, 2 rgba, 3 yuv420p)
  *   3  u8  number of planes' line sizes (n)
  *   4  u32 monitor id
@@ -13,8 +13,11 @@
  *  16  u32 generation
  *  20  u32 sequence
  *  24  f64 capture wall-clock time, ms since the Unix epoch
- *  32  n × u32 line sizes
+ *  32  u8  flags: bit 0 = decoded from the sub-stream (quality `sub`)
+ *  33  3 bytes reserved (0)
+ *  36  n × u32 line sizes
  */
+import type { Quality } from '../redis-keys.js';
 import type { PictureFormat } from './picture-spec.js';
 
 export interface Picture {
@@ -29,14 +32,17 @@ export interface Picture {
   data: Buffer;
   /** ms since epoch, of the frame shown */
   captureTime: number;
+  /** The stream the frame was decoded from; generation and sequence are that stream's. */
+  quality: Quality;
   /** Of the video packet the frame came from. */
   generation: number;
   sequence: number;
 }
 
 const MAGIC = 0x50;
-const VERSION = 1;
-const FIXED_BYTES = 32;
+const VERSION = 2;
+const FIXED_BYTES = 36;
+const FLAG_SUB = 1;
 const FORMAT_CODES: Record<PictureFormat, number> = { jpeg: 1, rgba: 2, yuv420p: 3 };
 const FORMATS: PictureFormat[] = ['jpeg', 'rgba', 'yuv420p'];
 
@@ -61,6 +67,7 @@ export function encodePicture(p: Picture): Buffer {
   out.writeUInt32LE(p.generation >>> 0, 16);
   out.writeUInt32LE(p.sequence >>> 0, 20);
   out.writeDoubleLE(p.captureTime, 24);
+  out.writeUInt32LE(p.quality === 'sub' ? FLAG_SUB : 0, 32);
   p.lineSizes.forEach((l, i) => out.writeUInt32LE(l, FIXED_BYTES + 4 * i));
   p.data.copy(out, header);
   return out;
@@ -84,6 +91,7 @@ export function decodePicture(b: Buffer): Picture {
     generation: b.readUInt32LE(16),
     sequence: b.readUInt32LE(20),
     captureTime: b.readDoubleLE(24),
+    quality: (b[32] & FLAG_SUB) !== 0 ? 'sub' : 'main',
     lineSizes: Array.from({ length: planes }, (_, i) => b.readUInt32LE(FIXED_BYTES + 4 * i)),
     data: b.subarray(header),
   };

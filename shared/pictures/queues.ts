@@ -4,6 +4,7 @@
  * shares one Redis Cluster slot.
  */
 import type { PictureSpec } from './picture-spec.js';
+import type { PictureSource } from './picture-source.js';
 
 /** One-shot pictures: short jobs, any worker. */
 export const SNAPSHOT_QUEUE = 'pictures';
@@ -12,8 +13,11 @@ export const DERIVED_QUEUE = 'derived-pictures';
 
 export interface SnapshotJob {
   monitorId: number;
+  /** As requested: names the variant's keys. */
   spec: PictureSpec;
-  /** Stream id of the newest video packet when the request came: the picture shows it or a newer frame. */
+  /** The stream to decode and the spec to encode, as pictureSource chose them; absent from jobs of older edges: main and `spec`. */
+  source?: PictureSource;
+  /** Stream id of the newest packet of that stream when the request came: the picture shows it or a newer frame. */
   frameId: string;
   /** When the first requester gave up (ms since epoch): a job still waiting then is dropped. */
   deadline: number;

@@ -18,6 +18,8 @@ export interface Rig {
   url: string;
   redis: RedisClient;
   config: Config;
+  /** The rig's capture (to change its monitors with apply()). */
+  capture: CaptureService;
   /** Starts an in-process worker on the rig's Redis. */
   worker(overrides?: Partial<Config['workers']>): Promise<WorkerService>;
   /** A picture client as an edge has one (each has its own connections). */
@@ -44,6 +46,7 @@ export function pictureRig() {
       url,
       redis,
       config,
+      capture,
       async worker(overrides = {}) {
         const conn = createRedis(url, 'test-worker');
         const w = new WorkerService(conn, { ...config.workers, ...overrides });
