@@ -14,8 +14,9 @@ import { serve } from './lib/child.js';
 import { NaiveEdge } from './baselines/naive-edge.js';
 import { SocketIoEdge } from './baselines/socketio-edge.js';
 import { FloorEdge } from './baselines/floor-edge.js';
+import { NchanServer } from './baselines/nchan.js';
 
-export type EdgeKind = 'zmcast' | 'naive' | 'socketio' | 'floor';
+export type EdgeKind = 'zmcast' | 'naive' | 'socketio' | 'floor' | 'nchan';
 
 const [kind, redisUrl] = process.argv.slice(2) as [EdgeKind, string];
 setLogLevel('warn');
@@ -23,6 +24,8 @@ setLogLevel('warn');
 let close: () => Promise<void> = async () => {};
 /** Where the zmcast edge serves /metrics: its admin listener (the baselines have none). */
 let adminPort: number | null = null;
+/** For `nchan` the edge is nginx (master + worker): its CPU and memory are what this process reports. */
+let nginx: NchanServer | null = null;
 
 async function start(): Promise<number> {
   if (kind === 'zmcast') {
@@ -38,6 +41,12 @@ async function start(): Promise<number> {
     const port = await edge.listen();
     adminPort = await edge.listenAdmin(0, '127.0.0.1');
     return port;
+  }
+  if (kind === 'nchan') {
+    nginx = await NchanServer.start('edge', redisUrl, Number(process.env.ZMCAST_BENCH_CONNECTIONS ?? 5000));
+    close = () => nginx!.stop();
+    process.on('exit', () => nginx?.stopNow()); // the coordinator's `exit` does not wait for close()
+    return nginx.port;
   }
   const edge = kind === 'naive' ? new NaiveEdge(redisUrl) : kind === 'floor' ? new FloorEdge(redisUrl) : new SocketIoEdge(redisUrl);
   close = () => edge.close();
@@ -64,6 +73,7 @@ async function profileStop(path: string): Promise<void> {
 }
 
 serve({
+  ...(kind === 'nchan' ? { usage: () => nginx!.usage(), gc: () => nginx!.usage() } : {}),
   start: () => start(),
   close: () => close(),
   adminPort: () => adminPort,

@@ -1,12 +1,14 @@
 /**
  * `npm run bench -- [scenario…] [--seconds N] [--size BYTES] [--gop N] [--viewers 10,100,…]
- *                     [--baselines 100,500,…] [--edges 1,2] [--idle N] [--profile] [--full]`
+ *                     [--baselines 100,500,…] [--systems zmcast,nchan,…] [--repeat N] [--edges 1,2]
+ *                     [--idle N] [--profile] [--full]`
  * `npm run bench -- soak [--minutes 30] [--viewers 500] [--churn-per-second 5] [--monitors 4] [--fps 25] [--size BYTES]`
  *
  * Scenarios: fanout, first-frame, capture-density, idle, slow (all of them,
  * at quick sizes, when none is named; --full for the bigger sweeps). Systems:
- * zmcast, the naive and Socket.IO baselines, and `floor` (bare socket writes,
- * the machine's limit for any Node edge). `--edges N` (or a list) runs each
+ * zmcast, nginx + nchan in Redis mode (installed with apt-get when missing),
+ * the naive and Socket.IO baselines, and `floor` (bare socket writes, the
+ * machine's limit for any Node edge). `--edges N` (or a list) runs each
  * fan-out point with N edge processes sharing the viewers; such a run goes to
  * fanout-edges.json so the single-edge table stays. `soak` runs only when named (30 min by
  * default) and exits non-zero when its verdict fails. Results go to bench/results/*.json;
@@ -22,7 +24,11 @@ import { soak } from './scenarios/soak.js';
 import { plot, soakTable } from './report.js';
 import { RESULTS_DIR, writeResult } from './lib/results.js';
 import { describeMachine } from './lib/proc.js';
+import { ensureNchan, nchanVersions } from './baselines/nchan.js';
 import type { BenchOptions } from './scenarios/options.js';
+
+/** The floor (bare writes) and nchan (channel in the URL, no commands) only take part in fan-out. */
+const inProtocolScenarios = (s: BenchOptions['systems'][number]) => s !== 'floor' && s !== 'nchan';
 
 const SCENARIOS = ['fanout', 'first-frame', 'capture-density', 'idle', 'slow'] as const;
 /** Known, but run only when named. */
@@ -49,6 +55,7 @@ async function main(argv: string[]): Promise<number> {
       minutes: { type: 'string' },
       'churn-per-second': { type: 'string' },
       monitors: { type: 'string' },
+      repeat: { type: 'string' },
       profile: { type: 'boolean' },
       full: { type: 'boolean' },
       out: { type: 'string' },
@@ -72,8 +79,9 @@ async function main(argv: string[]): Promise<number> {
     gop: Number(values.gop ?? 50),
     viewers: list(values.viewers ?? (full ? '10,100,500,1000,2000,4000' : '10,100,500,1000,2000')),
     baselineViewers: list(values.baselines ?? (full ? '10,100,500,1000,2000' : '100,500,1000')),
-    systems: (values.systems ?? 'zmcast,naive,socketio,floor').split(',') as BenchOptions['systems'],
+    systems: (values.systems ?? 'zmcast,nchan,naive,socketio,floor').split(',') as BenchOptions['systems'],
     edges: list(values.edges ?? '1'),
+    repeat: Math.max(1, Number(values.repeat ?? 1)),
     idleConnections: Number(values.idle ?? 10_000),
     // One number each (a soak has one viewer count, not a list); the soak checks them before it starts.
     soak: {
@@ -88,8 +96,9 @@ async function main(argv: string[]): Promise<number> {
   };
   const scenarios = positionals.length > 0 ? positionals : [...SCENARIOS];
   const command = `npm run bench --${argv.length ? ' ' + argv.join(' ') : ''}`;
+  if (o.systems.includes('nchan') && scenarios.includes('fanout')) ensureNchan(o.log);
   const m = describeMachine();
-  o.log(`zmcast bench on ${m.cpus} × ${m.cpuModel}, ${m.node}, ${m.redis}`);
+  o.log(`zmcast bench on ${m.cpus} × ${m.cpuModel}, ${m.node}, ${m.redis}${o.systems.includes('nchan') ? `, ${nchanVersions()}` : ''}`);
   let failed = false;
   for (const s of scenarios as (Scenario | 'plot')[]) {
     const started = new Date();
@@ -97,9 +106,9 @@ async function main(argv: string[]): Promise<number> {
     let results: unknown;
     switch (s) {
       case 'fanout': results = await fanout(o); break;
-      case 'first-frame': results = await firstFrame({ ...o, systems: o.systems.filter((x) => x !== 'floor') }); break;
-      case 'idle': results = await idle({ ...o, systems: o.systems.filter((x) => x !== 'floor') }); break;
-      case 'slow': results = await slow({ ...o, systems: values.systems || full ? o.systems.filter((x) => x !== 'floor') : ['zmcast'] }, full ? 1000 : 500); break;
+      case 'first-frame': results = await firstFrame({ ...o, systems: o.systems.filter(inProtocolScenarios) }); break;
+      case 'idle': results = await idle({ ...o, systems: o.systems.filter(inProtocolScenarios) }); break;
+      case 'slow': results = await slow({ ...o, systems: values.systems || full ? o.systems.filter(inProtocolScenarios) : ['zmcast'] }, full ? 1000 : 500); break;
       case 'capture-density': results = await captureDensity(o, full ? [10, 25, 50, 100, 200, 400] : [10, 50, 100, 200]); break;
       case 'soak': {
         const r = await soak(o);

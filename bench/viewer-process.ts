@@ -80,7 +80,10 @@ async function connectAll(spec: ConnectSpec): Promise<{ connected: number; faile
   for (const g of spec.groups) {
     for (let i = 0; i < g.count; i++) {
       jobs.push(async () => {
-        const v = new Viewer({ port: g.port ?? spec.port, protocol: spec.protocol, slow: g.slow, throttleBytesPerSecond: spec.throttleBytesPerSecond, onPacket });
+        const v = new Viewer({
+          port: g.port ?? spec.port, protocol: spec.protocol, slow: g.slow, throttleBytesPerSecond: spec.throttleBytesPerSecond, onPacket,
+          ...(g.monitorId !== null ? { monitorId: g.monitorId } : {}),
+        });
         try {
           await v.connect();
           if (g.monitorId !== null) await v.subscribe(g.monitorId);

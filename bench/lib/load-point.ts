@@ -85,6 +85,8 @@ export interface ClassSummary {
 export interface PointResult {
   system: EdgeKind;
   label: string;
+  /** Which repeat of its load (1, 2, …) when the run repeats points (`--repeat`). */
+  run?: number;
   monitors: number;
   viewers: number;
   slowViewers: number;
@@ -137,6 +139,9 @@ const here = new URL('..', import.meta.url);
 const module = (name: string) => new URL(name, here);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** How packets reach the system under test, and the protocol its viewers speak. */
+const publishMode = (system: EdgeKind): 'zmcast' | 'socketio' | 'nchan' => (system === 'socketio' || system === 'nchan' ? system : 'zmcast');
+
 export function label(s: Pick<LoadSpec, 'system' | 'monitors' | 'viewersPerMonitor' | 'slowFraction' | 'edges'>): string {
   const edges = s.edges === undefined ? '' : ` ${s.edges} edge${s.edges === 1 ? '' : 's'}`;
   return `${s.system} ${s.monitors}x${s.viewersPerMonitor}${s.slowFraction > 0 ? ` slow${Math.round(s.slowFraction * 100)}%` : ''}${edges}`;
@@ -151,13 +156,13 @@ export async function runLoadPoint(spec: LoadSpec, log: (line: string) => void =
   const children: Child[] = [];
   try {
     const edges = Array.from({ length: nEdges }, (_, i) => Child.start(nEdges === 1 ? 'edge' : `edge-${i}`, module('edge-process.js'), [spec.system, redis.url], {
-      files: Math.ceil(viewers / nEdges) + 1000, execArgv: ['--expose-gc'],
+      files: Math.ceil(viewers / nEdges) + 1000, execArgv: ['--expose-gc'], env: { ZMCAST_BENCH_CONNECTIONS: String(viewers + 100) },
     }));
     children.push(...edges);
     const edge = edges[0];
     const ports = await Promise.all(edges.map((e) => e.call<number>('start')));
     const port = ports[0];
-    const publisher = Child.start('publisher', module('publisher-process.js'), [spec.system === 'socketio' ? 'socketio' : 'zmcast', redis.url]);
+    const publisher = Child.start('publisher', module('publisher-process.js'), [publishMode(spec.system), redis.url]);
     children.push(publisher);
     const monitors = Array.from({ length: spec.monitors }, (_, i) => ({ id: i + 1, gop: spec.gop }));
     await publisher.call('setup', { monitors, size: spec.size, fps: spec.fps } satisfies PublishSpec);
@@ -201,7 +206,7 @@ export async function runLoadPoint(spec: LoadSpec, log: (line: string) => void =
     }
     const t = performance.now();
     const connected = await Promise.all(workers.map((w, i) => w.call<{ connected: number; failed: number; errors: string[] }>('connect', {
-      port, protocol: spec.system === 'socketio' ? 'socketio' : 'zmcast', groups: groups[i],
+      port, protocol: publishMode(spec.system), groups: groups[i],
       throttleBytesPerSecond: spec.throttleBytesPerSecond ?? 64 * 1024, concurrency: 64,
     } satisfies ConnectSpec)));
     const failed = connected.reduce((a, c) => a + c.failed, 0);
