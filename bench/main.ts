@@ -1,7 +1,8 @@
 /**
  * `npm run bench -- [scenario…] [--seconds N] [--size BYTES] [--gop N] [--viewers 10,100,…]
- *                     [--baselines 100,500,…] [--systems zmcast,nchan,…] [--repeat N] [--edges 1,2]
+ *                     [--baselines 100,500,…] [--systems zmcast,nchan,…] [--repeat N] [--edges 1,2] [--ref DIR]
  *                     [--idle N] [--profile] [--full]`
+ * `npm run bench -- coalesce [--repeat N] [--seconds N]` (200 viewers × a 16-monitor montage socket, write coalescing off and on)
  * `npm run bench -- soak [--minutes 30] [--viewers 500] [--churn-per-second 5] [--monitors 4] [--fps 25] [--size BYTES]`
  *
  * Scenarios: fanout, first-frame, capture-density, idle, slow (all of them,
@@ -15,24 +16,26 @@
  * `plot` redraws docs/performance-fanout.svg from bench/results/fanout.json.
  */
 import { parseArgs } from 'node:util';
+import { resolve } from 'node:path';
 import { fanout } from './scenarios/fanout.js';
 import { firstFrame } from './scenarios/first-frame.js';
 import { idle } from './scenarios/idle.js';
 import { slow } from './scenarios/slow.js';
 import { captureDensity } from './scenarios/capture-density.js';
 import { soak } from './scenarios/soak.js';
+import { coalesce } from './scenarios/coalesce.js';
 import { plot, soakTable } from './report.js';
 import { RESULTS_DIR, writeResult } from './lib/results.js';
 import { describeMachine } from './lib/proc.js';
 import { ensureNchan, nchanVersions } from './baselines/nchan.js';
 import type { BenchOptions } from './scenarios/options.js';
 
-/** The floor (bare writes) and nchan (channel in the URL, no commands) only take part in fan-out. */
-const inProtocolScenarios = (s: BenchOptions['systems'][number]) => s !== 'floor' && s !== 'nchan';
+/** The floor (bare writes), nchan (channel in the URL, no commands) and a reference build only take part in fan-out. */
+const inProtocolScenarios = (s: BenchOptions['systems'][number]) => s !== 'floor' && s !== 'nchan' && s !== 'ref';
 
 const SCENARIOS = ['fanout', 'first-frame', 'capture-density', 'idle', 'slow'] as const;
 /** Known, but run only when named. */
-const ON_REQUEST = ['soak'] as const;
+const ON_REQUEST = ['soak', 'coalesce'] as const;
 type Scenario = (typeof SCENARIOS)[number] | (typeof ON_REQUEST)[number];
 const KNOWN: readonly string[] = [...SCENARIOS, ...ON_REQUEST];
 
@@ -56,6 +59,7 @@ async function main(argv: string[]): Promise<number> {
       'churn-per-second': { type: 'string' },
       monitors: { type: 'string' },
       repeat: { type: 'string' },
+      ref: { type: 'string' },
       profile: { type: 'boolean' },
       full: { type: 'boolean' },
       out: { type: 'string' },
@@ -97,6 +101,11 @@ async function main(argv: string[]): Promise<number> {
   const scenarios = positionals.length > 0 ? positionals : [...SCENARIOS];
   const command = `npm run bench --${argv.length ? ' ' + argv.join(' ') : ''}`;
   if (o.systems.includes('nchan') && scenarios.includes('fanout')) ensureNchan(o.log);
+  if (o.systems.includes('ref')) {
+    // The reference build's edge runs as system `ref`; edge processes inherit the directory.
+    if (!values.ref) throw new Error('system ref needs --ref DIR (a zmcast checkout built with tsc)');
+    process.env.ZMCAST_BENCH_REF = resolve(values.ref);
+  }
   const m = describeMachine();
   o.log(`zmcast bench on ${m.cpus} × ${m.cpuModel}, ${m.node}, ${m.redis}${o.systems.includes('nchan') ? `, ${nchanVersions()}` : ''}`);
   let failed = false;
@@ -117,6 +126,7 @@ async function main(argv: string[]): Promise<number> {
         results = r;
         break;
       }
+      case 'coalesce': results = await coalesce(o); break;
       case 'plot': o.log(`  wrote ${plot(o.resultsDir).join(', ')}`); continue;
     }
     // A run with several edge processes gets its own file: the single-edge fan-out table and plot stay as they are.

@@ -50,6 +50,8 @@ export const edgeMetrics = once(() => ({
   packets: new Counter({ name: 'zmcast_edge_packets_total', help: 'Video packets read from Redis', labelNames: ['monitor'], registers: [registry] }),
   sentFrames: new Counter({ name: 'zmcast_edge_sent_frames_total', help: 'Video frames written to clients', registers: [registry] }),
   sentBytes: new Counter({ name: 'zmcast_edge_sent_bytes_total', help: 'Video bytes written to clients', registers: [registry] }),
+  coalescedWrites: new Counter({ name: 'zmcast_edge_coalesced_writes_total', help: 'Socket writes that carried a montage socket\'s held frames (edge.coalesceMs)', registers: [registry] }),
+  coalescedFrames: new Counter({ name: 'zmcast_edge_coalesced_frames_total', help: 'Frames written by those writes: frames ÷ writes is how many shared a write', registers: [registry] }),
   streamLength: new Gauge({ name: 'zmcast_edge_stream_length', help: 'Entries in the monitor stream (queue depth)', labelNames: ['monitor'], registers: [registry] }),
   readerLag: new Gauge({ name: 'zmcast_edge_reader_lag_seconds', help: 'Age of the newest packet when the edge read it', labelNames: ['monitor'], registers: [registry] }),
   readerReconnects: new Counter({ name: 'zmcast_edge_reader_reconnects_total', help: 'Redis reader errors followed by a retry', registers: [registry] }),

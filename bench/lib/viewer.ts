@@ -62,6 +62,10 @@ export class Viewer {
   received = 0;
   bytes = 0;
   lastSeq = -1;
+  /** A montage viewer (several monitors on this socket): the last sequence per monitor. */
+  readonly lastSeqByMonitor = new Map<number, number>();
+  /** Monitors this socket subscribed to. */
+  monitors = 0;
   outOfOrder = 0;
   firstPacketAt = 0;
   subscribedAt = 0;
@@ -126,6 +130,7 @@ export class Viewer {
   /** Subscribes to the monitor's video; resolves on the server's ack. */
   subscribe(monitorId: number, timeoutMs = 30_000): Promise<void> {
     this.subscribedAt = performance.now();
+    this.monitors++;
     if (this.opts.protocol === 'nchan') {
       // The upgrade subscribed (the channel is in the URL); nothing to ack.
       if (monitorId !== this.opts.monitorId) return Promise.reject(new Error(`an nchan viewer of monitor ${this.opts.monitorId} cannot subscribe to ${monitorId}`));
