@@ -22,8 +22,6 @@ import { procRssBytes } from '../lib/proc.js';
 const NGINX = '/usr/sbin/nginx';
 const MODULE = '/usr/lib/nginx/modules/ngx_nchan_module.so';
 const PACKAGES = ['nginx', 'libnginx-mod-nchan'];
-/** USER_HZ on Linux: /proc/<pid>/stat counts CPU in these. */
-const TICKS = 100;
 
 export type NchanRole = 'edge' | 'publisher';
 
@@ -145,12 +143,19 @@ export class NchanServer {
   }
 }
 
-/** utime and stime of a process in µs (clock-tick resolution: 10 ms, small against a window of seconds). */
+/**
+ * CPU of a process in µs, user and kernel: the total from /proc/<pid>/schedstat
+ * (ns, exact, like getrusage for the zmcast edge), split in the proportion of
+ * utime:stime from /proc/<pid>/stat (clock ticks, too coarse alone for a light load).
+ */
 function procTimes(pid: number): { user: number; system: number } {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return { user: (Number(f[11]) * 1e6) / TICKS, system: (Number(f[12]) * 1e6) / TICKS };
+    const [utime, stime] = [Number(f[11]), Number(f[12])];
+    const totalUs = Number(readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[0]) / 1000;
+    const systemShare = utime + stime > 0 ? stime / (utime + stime) : 0;
+    return { user: totalUs * (1 - systemShare), system: totalUs * systemShare };
   } catch {
     return { user: 0, system: 0 };
   }
