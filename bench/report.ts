@@ -17,7 +17,7 @@ import type { SoakResult } from './scenarios/soak.js';
 import type { PointResult } from './lib/load-point.js';
 
 const DOCS = fileURLToPath(new URL('../../docs/', import.meta.url));
-const COLORS: Record<string, string> = { zmcast: '#1f77b4', naive: '#d62728', socketio: '#2ca02c' };
+const COLORS: Record<string, string> = { zmcast: '#1f77b4', naive: '#d62728', socketio: '#2ca02c', nchan: '#9467bd', floor: '#7f7f7f', ref: '#8c564b' };
 
 export function plot(resultsDir: string): string[] {
   const written: string[] = [];
@@ -38,12 +38,19 @@ interface Series { name: string; color: string; dash?: string; points: [number, 
 
 function fanoutSvg(points: PointResult[]): string {
   const systems = [...new Set(points.map((p) => p.system))];
-  const by = (s: string) => points.filter((p) => p.system === s).sort((a, b) => a.viewers - b.viewers);
+  // Repeated points (--repeat) are drawn as their mean.
+  const by = (s: string, f: (p: PointResult) => number): [number, number][] => {
+    const mine = points.filter((p) => p.system === s);
+    return [...new Set(mine.map((p) => p.viewers))].sort((a, b) => a - b).map((v) => {
+      const at = mine.filter((p) => p.viewers === v);
+      return [v, at.reduce((a, p) => a + f(p), 0) / at.length];
+    });
+  };
   const latency: Series[] = systems.flatMap((s) => [
-    { name: `${s} p99`, color: COLORS[s] ?? '#555', points: by(s).map((p) => [p.viewers, p.normal.latencyMs.p99] as [number, number]) },
-    { name: `${s} p50`, color: COLORS[s] ?? '#555', dash: '4 3', points: by(s).map((p) => [p.viewers, p.normal.latencyMs.p50] as [number, number]) },
+    { name: `${s} p99`, color: COLORS[s] ?? '#555', points: by(s, (p) => p.normal.latencyMs.p99) },
+    { name: `${s} p50`, color: COLORS[s] ?? '#555', dash: '4 3', points: by(s, (p) => p.normal.latencyMs.p50) },
   ]);
-  const cpu: Series[] = systems.map((s) => ({ name: s, color: COLORS[s] ?? '#555', points: by(s).map((p) => [p.viewers, p.edge.cpuSecondsPerGB] as [number, number]) }));
+  const cpu: Series[] = systems.map((s) => ({ name: s, color: COLORS[s] ?? '#555', points: by(s, (p) => p.edge.cpuSecondsPerGB) }));
   const w = 460, h = 340;
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${2 * w + 20}" height="${h + 40}" font-family="sans-serif" font-size="12">`,
