@@ -16,6 +16,8 @@ export interface CoalesceResults {
 }
 
 export const MONTAGE_MONITORS = 16;
+/** A montage tile's sub-stream (≈800 kbit/s at 25 fps), not a main stream: 200 × 16 main streams would be 1.6 GB/s. */
+const TILE_BYTES = 4000;
 const WINDOWS_MS = [0, 5];
 
 export async function coalesce(o: BenchOptions, viewers = 200): Promise<CoalesceResults> {
@@ -26,7 +28,7 @@ export async function coalesce(o: BenchOptions, viewers = 200): Promise<Coalesce
     for (const coalesceMs of WINDOWS_MS) {
       const p = await runLoadPoint({
         system: 'zmcast', monitors: MONTAGE_MONITORS, viewersPerMonitor: 0, montageViewers: viewers, coalesceMs,
-        slowFraction: 0, size: o.size, gop: o.gop, fps: o.fps, seconds: o.seconds,
+        slowFraction: 0, size: TILE_BYTES, gop: o.gop, fps: o.fps, seconds: o.seconds,
       }, o.log);
       if (o.repeat > 1) p.run = run;
       o.log(`  ${p.label}${p.run ? ` run ${p.run}` : ''}: ${describe(p)}`);
