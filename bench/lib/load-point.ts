@@ -167,7 +167,8 @@ export async function runLoadPoint(spec: LoadSpec, log: (line: string) => void =
   const children: Child[] = [];
   try {
     const edges = Array.from({ length: nEdges }, (_, i) => Child.start(nEdges === 1 ? 'edge' : `edge-${i}`, module('edge-process.js'), [spec.system, redis.url], {
-      files: Math.ceil(viewers / nEdges) + 1000, execArgv: ['--expose-gc'], env: {
+      // ZMCAST_BENCH_EDGE_ARGS: extra node flags for the edge under test (e.g. --trace-gc when looking at its pauses).
+      files: Math.ceil(viewers / nEdges) + 1000, execArgv: ['--expose-gc', ...(process.env.ZMCAST_BENCH_EDGE_ARGS?.split(' ').filter(Boolean) ?? [])], env: {
         ZMCAST_BENCH_CONNECTIONS: String(viewers + 100),
         ...(spec.coalesceMs !== undefined ? { ZMCAST_BENCH_COALESCE_MS: String(spec.coalesceMs) } : {}),
       },
