@@ -1,20 +1,24 @@
 /**
  * `npm run bench -- [scenario…] [--seconds N] [--size BYTES] [--gop N] [--viewers 10,100,…]
- *                     [--baselines 100,500,…] [--edges 1,2] [--idle N] [--profile] [--full]`
+ *                     [--baselines 100,500,…] [--systems zmcast,nchan,…] [--repeat N] [--edges 1,2] [--ref DIR]
+ *                     [--idle N] [--profile] [--full]`
  * `npm run bench -- pictures` (cost per picture, monitors per worker core, snapshot latency beside ffmpeg per request)
+ * `npm run bench -- coalesce [--repeat N] [--seconds N]` (200 viewers × a 16-monitor montage socket, write coalescing off and on)
  * `npm run bench -- soak [--minutes 30] [--viewers 500] [--churn-per-second 5] [--monitors 4] [--fps 25] [--size BYTES]`
  * `npm run bench -- montage [--seconds N]` (16 tiles of the page in Chromium: main, sub, keyframes only)
  *
  * Scenarios: fanout, first-frame, capture-density, idle, slow (all of them,
  * at quick sizes, when none is named; --full for the bigger sweeps). Systems:
- * zmcast, the naive and Socket.IO baselines, and `floor` (bare socket writes,
- * the machine's limit for any Node edge). `--edges N` (or a list) runs each
+ * zmcast, nginx + nchan in Redis mode (installed with apt-get when missing),
+ * the naive and Socket.IO baselines, and `floor` (bare socket writes, the
+ * machine's limit for any Node edge). `--edges N` (or a list) runs each
  * fan-out point with N edge processes sharing the viewers; such a run goes to
- * fanout-edges.json so the single-edge table stays. `soak`, `pictures` and `montage` run only when named (soak: 30 min
+ * fanout-edges.json so the single-edge table stays. `soak`, `pictures`, `montage` and `coalesce` run only when named (soak: 30 min
  * by default, and exits non-zero when its verdict fails). Results go to bench/results/*.json;
  * `plot` redraws docs/performance-fanout.svg from bench/results/fanout.json.
  */
 import { parseArgs } from 'node:util';
+import { resolve } from 'node:path';
 import { fanout } from './scenarios/fanout.js';
 import { firstFrame } from './scenarios/first-frame.js';
 import { idle } from './scenarios/idle.js';
@@ -23,14 +27,19 @@ import { captureDensity } from './scenarios/capture-density.js';
 import { soak } from './scenarios/soak.js';
 import { pictures } from './scenarios/pictures.js';
 import { montage } from './scenarios/montage.js';
+import { coalesce } from './scenarios/coalesce.js';
 import { plot, soakTable } from './report.js';
 import { RESULTS_DIR, writeResult } from './lib/results.js';
 import { describeMachine } from './lib/proc.js';
+import { ensureNchan, nchanVersions } from './baselines/nchan.js';
 import type { BenchOptions } from './scenarios/options.js';
+
+/** The floor (bare writes), nchan (channel in the URL, no commands) and a reference build only take part in fan-out. */
+const inProtocolScenarios = (s: BenchOptions['systems'][number]) => s !== 'floor' && s !== 'nchan' && s !== 'ref';
 
 const SCENARIOS = ['fanout', 'first-frame', 'capture-density', 'idle', 'slow'] as const;
 /** Known, but run only when named. */
-const ON_REQUEST = ['soak', 'pictures', 'montage'] as const;
+const ON_REQUEST = ['soak', 'pictures', 'montage', 'coalesce'] as const;
 type Scenario = (typeof SCENARIOS)[number] | (typeof ON_REQUEST)[number];
 const KNOWN: readonly string[] = [...SCENARIOS, ...ON_REQUEST];
 
@@ -53,6 +62,8 @@ async function main(argv: string[]): Promise<number> {
       minutes: { type: 'string' },
       'churn-per-second': { type: 'string' },
       monitors: { type: 'string' },
+      repeat: { type: 'string' },
+      ref: { type: 'string' },
       profile: { type: 'boolean' },
       full: { type: 'boolean' },
       out: { type: 'string' },
@@ -76,8 +87,9 @@ async function main(argv: string[]): Promise<number> {
     gop: Number(values.gop ?? 50),
     viewers: list(values.viewers ?? (full ? '10,100,500,1000,2000,4000' : '10,100,500,1000,2000')),
     baselineViewers: list(values.baselines ?? (full ? '10,100,500,1000,2000' : '100,500,1000')),
-    systems: (values.systems ?? 'zmcast,naive,socketio,floor').split(',') as BenchOptions['systems'],
+    systems: (values.systems ?? 'zmcast,nchan,naive,socketio,floor').split(',') as BenchOptions['systems'],
     edges: list(values.edges ?? '1'),
+    repeat: Math.max(1, Number(values.repeat ?? 1)),
     idleConnections: Number(values.idle ?? 10_000),
     // One number each (a soak has one viewer count, not a list); the soak checks them before it starts.
     soak: {
@@ -92,8 +104,14 @@ async function main(argv: string[]): Promise<number> {
   };
   const scenarios = positionals.length > 0 ? positionals : [...SCENARIOS];
   const command = `npm run bench --${argv.length ? ' ' + argv.join(' ') : ''}`;
+  if (o.systems.includes('nchan') && scenarios.includes('fanout')) ensureNchan(o.log);
+  if (o.systems.includes('ref')) {
+    // The reference build's edge runs as system `ref`; edge processes inherit the directory.
+    if (!values.ref) throw new Error('system ref needs --ref DIR (a zmcast checkout built with tsc)');
+    process.env.ZMCAST_BENCH_REF = resolve(values.ref);
+  }
   const m = describeMachine();
-  o.log(`zmcast bench on ${m.cpus} × ${m.cpuModel}, ${m.node}, ${m.redis}`);
+  o.log(`zmcast bench on ${m.cpus} × ${m.cpuModel}, ${m.node}, ${m.redis}${o.systems.includes('nchan') ? `, ${nchanVersions()}` : ''}`);
   let failed = false;
   for (const s of scenarios as (Scenario | 'plot')[]) {
     const started = new Date();
@@ -101,9 +119,9 @@ async function main(argv: string[]): Promise<number> {
     let results: unknown;
     switch (s) {
       case 'fanout': results = await fanout(o); break;
-      case 'first-frame': results = await firstFrame({ ...o, systems: o.systems.filter((x) => x !== 'floor') }); break;
-      case 'idle': results = await idle({ ...o, systems: o.systems.filter((x) => x !== 'floor') }); break;
-      case 'slow': results = await slow({ ...o, systems: values.systems || full ? o.systems.filter((x) => x !== 'floor') : ['zmcast'] }, full ? 1000 : 500); break;
+      case 'first-frame': results = await firstFrame({ ...o, systems: o.systems.filter(inProtocolScenarios) }); break;
+      case 'idle': results = await idle({ ...o, systems: o.systems.filter(inProtocolScenarios) }); break;
+      case 'slow': results = await slow({ ...o, systems: values.systems || full ? o.systems.filter(inProtocolScenarios) : ['zmcast'] }, full ? 1000 : 500); break;
       case 'capture-density': results = await captureDensity(o, full ? [10, 25, 50, 100, 200, 400] : [10, 50, 100, 200]); break;
       case 'montage': results = await montage(o); break;
       case 'soak': {
@@ -114,6 +132,7 @@ async function main(argv: string[]): Promise<number> {
         break;
       }
       case 'pictures': results = await pictures(o); break;
+      case 'coalesce': results = await coalesce(o); break;
       case 'plot': o.log(`  wrote ${plot(o.resultsDir).join(', ')}`); continue;
     }
     // A run with several edge processes gets its own file: the single-edge fan-out table and plot stay as they are.

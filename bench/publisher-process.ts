@@ -2,10 +2,13 @@
  * The synthetic camera side: N monitors at a fixed frame rate, each packet
  * published exactly as capture publishes it (services/capture Publisher, the
  * same Lua script and pipelining), or, for the Socket.IO baseline, emitted to
- * the monitor's room through @socket.io/redis-streams-adapter. All monitors
+ * the monitor's room through @socket.io/redis-streams-adapter, or, for nchan,
+ * POSTed to the publisher nginx (its own nchan instance on the same Redis,
+ * see baselines/nchan.ts), the same bytes as zmcast stores. All monitors
  * share one sequence counter, so the coordinator can open and close the
  * measurement window by sequence number.
  */
+import { Agent, request } from 'node:http';
 import { Redis } from 'ioredis';
 import { Server } from 'socket.io';
 import { createAdapter } from '@socket.io/redis-streams-adapter';
@@ -15,8 +18,9 @@ import { captureMetrics } from '../shared/metrics.js';
 import { encodePacket } from '../shared/packet.js';
 import { setLogLevel } from '../shared/log.js';
 import { serve } from './lib/child.js';
+import { NchanServer } from './baselines/nchan.js';
 
-export type PublishMode = 'zmcast' | 'socketio';
+export type PublishMode = 'zmcast' | 'socketio' | 'nchan';
 
 export interface PublishSpec {
   monitors: { id: number; gop: number }[];
@@ -42,6 +46,11 @@ const redis = new Redis(redisUrl, { connectionName: `bench-publisher-${mode}`, m
 // The adapter's stream keeps about as many packets as zmcast's retention does (3 GOPs, bounded).
 const io = mode === 'socketio' ? new Server({ adapter: createAdapter(redis, { maxLen: 1000 }) }) : null;
 
+let nchan: NchanServer | null = null;
+const nchanAgent = new Agent({ keepAlive: true, maxSockets: 64 });
+/** POSTs to nchan still in flight: stop() waits for them as it waits for the Publisher's flush. */
+const posting = new Set<Promise<void>>();
+
 let spec: PublishSpec = { monitors: [], size: 0, fps: 25 };
 let publishers: Publisher[] = [];
 let payload = Buffer.alloc(0);
@@ -56,6 +65,10 @@ async function setup(s: PublishSpec): Promise<void> {
   spec = s;
   payload = Buffer.alloc(s.size, 0x42);
   payload.writeUInt32BE(1, 0); // an Annex-B start code, so it looks like what a camera sends
+  if (mode === 'nchan') {
+    nchan = await NchanServer.start('publisher', redisUrl);
+    process.on('exit', () => nchan?.stopNow());
+  }
   if (mode !== 'zmcast') return;
   const retention = loadConfig({ env: {} }).retention;
   publishers = s.monitors.map((m) => new Publisher(redis, m.id, retention, { token: `bench-${m.id}-${process.pid}`, ttlMs: 60_000 }));
@@ -79,6 +92,7 @@ function tick(): void {
       pts: BigInt(s * 40_000), dts: BigInt(s * 40_000), duration: Math.round(1e6 / spec.fps),
     };
     if (io) io.to(`m:${m.id}`).emit('p', encodePacket({ ...packet, monitorId: m.id }));
+    else if (nchan) postToNchan(nchan.port, m.id, encodePacket({ ...packet, monitorId: m.id }));
     else publishers[i].publishPacket(packet);
     if (spec.eventEveryPackets && s % spec.eventEveryPackets === 0 && !io) publishers[i].event('bench', `packet ${s}`, 1);
   }
@@ -105,7 +119,27 @@ function start(): void {
   loop();
 }
 
+let nchanFailures = 0;
+
+function postToNchan(port: number, monitorId: number, body: Buffer): void {
+  const done: Promise<void> = new Promise((resolve) => {
+    const finish = () => { posting.delete(done); resolve(); };
+    const req = request({
+      host: '127.0.0.1', port, path: `/pub/m${monitorId}`, method: 'POST', agent: nchanAgent,
+      headers: { 'content-type': 'application/octet-stream', 'content-length': body.length },
+    }, (res) => {
+      if ((res.statusCode ?? 500) >= 300) nchanFailures++;
+      res.resume();
+      res.on('end', finish);
+    });
+    req.on('error', () => { nchanFailures++; finish(); });
+    req.end(body);
+  });
+  posting.add(done);
+}
+
 async function dropped(): Promise<number> {
+  if (mode === 'nchan') return nchanFailures;
   const data = await captureMetrics().dropped.get();
   return data.values.reduce((a, v) => a + v.value, 0);
 }
@@ -114,6 +148,7 @@ async function stop(): Promise<PublishTotals> {
   running = false;
   if (timer) clearTimeout(timer);
   await Promise.all(publishers.map((p) => p.flush()));
+  await Promise.all(posting);
   return { nextSeq: seq, published, dropped: await dropped(), lateTicks };
 }
 

@@ -12,11 +12,12 @@ import type { FirstFrameResult } from './scenarios/first-frame.js';
 import type { IdleResult } from './scenarios/idle.js';
 import type { SlowResult } from './scenarios/slow.js';
 import type { DensityResult } from './scenarios/capture-density.js';
+import type { CoalesceResults } from './scenarios/coalesce.js';
 import type { SoakResult } from './scenarios/soak.js';
 import type { PointResult } from './lib/load-point.js';
 
 const DOCS = fileURLToPath(new URL('../../docs/', import.meta.url));
-const COLORS: Record<string, string> = { zmcast: '#1f77b4', naive: '#d62728', socketio: '#2ca02c' };
+const COLORS: Record<string, string> = { zmcast: '#1f77b4', naive: '#d62728', socketio: '#2ca02c', nchan: '#9467bd', floor: '#7f7f7f', ref: '#8c564b' };
 
 export function plot(resultsDir: string): string[] {
   const written: string[] = [];
@@ -37,12 +38,19 @@ interface Series { name: string; color: string; dash?: string; points: [number, 
 
 function fanoutSvg(points: PointResult[]): string {
   const systems = [...new Set(points.map((p) => p.system))];
-  const by = (s: string) => points.filter((p) => p.system === s).sort((a, b) => a.viewers - b.viewers);
+  // Repeated points (--repeat) are drawn as their mean.
+  const by = (s: string, f: (p: PointResult) => number): [number, number][] => {
+    const mine = points.filter((p) => p.system === s);
+    return [...new Set(mine.map((p) => p.viewers))].sort((a, b) => a - b).map((v) => {
+      const at = mine.filter((p) => p.viewers === v);
+      return [v, at.reduce((a, p) => a + f(p), 0) / at.length];
+    });
+  };
   const latency: Series[] = systems.flatMap((s) => [
-    { name: `${s} p99`, color: COLORS[s] ?? '#555', points: by(s).map((p) => [p.viewers, p.normal.latencyMs.p99] as [number, number]) },
-    { name: `${s} p50`, color: COLORS[s] ?? '#555', dash: '4 3', points: by(s).map((p) => [p.viewers, p.normal.latencyMs.p50] as [number, number]) },
+    { name: `${s} p99`, color: COLORS[s] ?? '#555', points: by(s, (p) => p.normal.latencyMs.p99) },
+    { name: `${s} p50`, color: COLORS[s] ?? '#555', dash: '4 3', points: by(s, (p) => p.normal.latencyMs.p50) },
   ]);
-  const cpu: Series[] = systems.map((s) => ({ name: s, color: COLORS[s] ?? '#555', points: by(s).map((p) => [p.viewers, p.edge.cpuSecondsPerGB] as [number, number]) }));
+  const cpu: Series[] = systems.map((s) => ({ name: s, color: COLORS[s] ?? '#555', points: by(s, (p) => p.edge.cpuSecondsPerGB) }));
   const w = 460, h = 340;
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${2 * w + 20}" height="${h + 40}" font-family="sans-serif" font-size="12">`,
@@ -102,7 +110,7 @@ export function summary(dir: string): string {
     parts.push(table(
       ['system', 'monitors × viewers', 'published', 'delivered', 'lost', 'p50 ms', 'p99 ms', 'max ms', 'MB/s', 'edge CPU-s/GB', 'edge µs/msg', 'edge % core', 'edge KB/viewer', 'Redis cmd/s', 'Redis ms/pkt (net)', 'loadgen % core', 'machine busy'],
       fan.results.points.map((p) => [
-        p.system, `${p.monitors} × ${p.viewers / p.monitors}`, p.published, p.normal.delivered, p.normal.lost,
+        `${p.system}${p.run ? ` (run ${p.run})` : ''}`, `${p.monitors} × ${p.viewers / p.monitors}`, p.published, p.normal.delivered, p.normal.lost,
         n(p.normal.latencyMs.p50), n(p.normal.latencyMs.p99), n(p.normal.latencyMs.max, 0), n(p.deliveredMBps, 0),
         n(p.edge.cpuSecondsPerGB, 2), n(p.edge.usPerMessage, 1), n(p.edge.cpuPercent, 0), rssCell(p.viewers, p.edge.rssPerViewerKB),
         n(p.redis.commandsPerSecond, 0), `${n(p.redis.cpuMsPerPacket, 3)} (${n(p.redis.netCpuMsPerPacket, 3)})`,
@@ -127,11 +135,23 @@ export function summary(dir: string): string {
       ff.results.map((r) => [r.system, `${r.gopSeconds} s`, r.edgeState, r.joins - r.failed, n(r.firstKeyframeMs.p50), n(r.firstKeyframeMs.p90), n(r.firstKeyframeMs.max), r.allDecodableAtOnce ? 'always' : 'no'])));
   }
   const cd = readResult<DensityResult>(dir, 'capture-density');
-  if (cd) {
-    const c = cd.results.clip;
-    parts.push(`\n### Capture density (\`${cd.command}\`, clip ${c.width}×${c.height} ${c.fps} fps GOP ${c.gop} ${c.kbps} kb/s, MPEG-TS, looped)\n`);
-    parts.push(table(['path', 'monitors', 'packets/s', 'expected', 'dropped', 'process % core', 'monitors per core', 'Redis % core'],
-      cd.results.levels.map((l) => [l.path, l.monitors, n(l.packetsPerSecond, 0), l.expectedPerSecond, l.dropped, n(l.cpuPercent, 0), n(l.monitorsPerCore, 0), n(l.redisCpuPercent, 0)])));
+  if (cd?.results.clips) { // results from before the two-bitrate runs have no `clips`: not shown
+    const c = cd.results.clips[0];
+    parts.push(`\n### Capture density (\`${cd.command}\`, ${cd.startedAt}, commit ${cd.commit}; clips ${c.width}×${c.height} ${c.fps} fps GOP ${c.gop} at ${cd.results.clips.map((x) => x.kbps).join(' and ')} kb/s, MPEG-TS, looped)\n`);
+    parts.push(table(['path', 'kb/s', 'monitors', 'packets/s', 'expected', 'dropped', 'process % core', 'monitors per core', 'Redis % core', 'Redis ms/pkt (net of idle)'],
+      cd.results.levels.map((l) => [l.path, l.kbps, l.monitors, n(l.packetsPerSecond, 0), l.expectedPerSecond, l.dropped, n(l.cpuPercent, 0), n(l.monitorsPerCore, 0), n(l.redisCpuPercent, 0),
+        `${n(l.redisMsPerPacket, 3)} (${n(l.redisNetMsPerPacket, 3)})`])));
+  }
+  const co = readResult<CoalesceResults>(dir, 'coalesce');
+  if (co) {
+    parts.push(`\n### Montage sockets (\`${co.command}\`, ${co.startedAt}, commit ${co.commit})\n`);
+    parts.push(table(['point', 'viewers × monitors per socket', 'lost', 'out of order', 'p50 ms', 'p99 ms', 'max ms', 'MB/s', 'edge CPU-s/GB', 'edge µs/msg', 'edge % core', 'loadgen % core', 'machine busy'],
+      co.results.points.map((p) => [
+        `${p.label}${p.run ? ` (run ${p.run})` : ''}`, `${p.viewers} × ${p.monitors}`, p.normal.lost, p.normal.outOfOrder, n(p.normal.latencyMs.p50), n(p.normal.latencyMs.p99),
+        n(p.normal.latencyMs.max, 0), n(p.deliveredMBps, 0), n(p.edge.cpuSecondsPerGB, 2), n(p.edge.usPerMessage, 1), n(p.edge.cpuPercent, 0), n(p.loadgen.cpuPercent, 0), `${n(p.machineBusyPercent, 0)}%`,
+      ])));
+    parts.push('\nwith coalescing ÷ without, same run:\n');
+    parts.push(table(['run', 'edge CPU/GB', 'p50', 'p99'], co.results.ratios.map((r) => [r.run, n(r.cpuPerGB, 2), n(r.p50, 2), n(r.p99, 2)])));
   }
   const id = readResult<IdleResult[]>(dir, 'idle');
   if (id) {

@@ -16,6 +16,8 @@ export interface ViewerGroup {
   slow: Slowness;
   /** Edge to connect to, when the point runs several; else ConnectSpec.port. */
   port?: number;
+  /** A montage: every viewer of the group subscribes to all of these on its one socket (monitorId is then ignored). */
+  monitorIds?: number[];
 }
 
 export interface ConnectSpec {
@@ -64,12 +66,19 @@ let toSeq = Infinity;
 let histNormal = new Histogram();
 let histSlow = new Histogram();
 
-function onPacket(v: Viewer, _monitorId: number, seq: number, captureTime: number, _keyframe: boolean, bytes: number): void {
+function onPacket(v: Viewer, monitorId: number, seq: number, captureTime: number, _keyframe: boolean, bytes: number): void {
   if (seq < fromSeq || seq >= toSeq) return;
   v.received++;
   v.bytes += bytes;
-  if (seq <= v.lastSeq) v.outOfOrder++;
-  v.lastSeq = seq;
+  if (v.monitors > 1) {
+    // A montage socket: order is per monitor; lastSeq is the monitor furthest behind.
+    if (seq <= (v.lastSeqByMonitor.get(monitorId) ?? -1)) v.outOfOrder++;
+    v.lastSeqByMonitor.set(monitorId, seq);
+    v.lastSeq = v.lastSeqByMonitor.size < v.monitors ? -1 : Math.min(...v.lastSeqByMonitor.values());
+  } else {
+    if (seq <= v.lastSeq) v.outOfOrder++;
+    v.lastSeq = seq;
+  }
   (v.opts.slow === 'none' ? histNormal : histSlow).record((wallNow() - captureTime) * 1000);
 }
 
@@ -80,10 +89,14 @@ async function connectAll(spec: ConnectSpec): Promise<{ connected: number; faile
   for (const g of spec.groups) {
     for (let i = 0; i < g.count; i++) {
       jobs.push(async () => {
-        const v = new Viewer({ port: g.port ?? spec.port, protocol: spec.protocol, slow: g.slow, throttleBytesPerSecond: spec.throttleBytesPerSecond, onPacket });
+        const v = new Viewer({
+          port: g.port ?? spec.port, protocol: spec.protocol, slow: g.slow, throttleBytesPerSecond: spec.throttleBytesPerSecond, onPacket,
+          ...(g.monitorId !== null ? { monitorId: g.monitorId } : {}),
+        });
         try {
           await v.connect();
-          if (g.monitorId !== null) await v.subscribe(g.monitorId);
+          if (g.monitorIds) for (const id of g.monitorIds) await v.subscribe(id);
+          else if (g.monitorId !== null) await v.subscribe(g.monitorId);
           viewers.push(v);
         } catch (err) {
           failed++;
@@ -112,6 +125,7 @@ function openWindow(seq: number): void {
   for (const v of viewers) {
     v.resetCounters();
     v.lastSeq = -1;
+    v.lastSeqByMonitor.clear();
     if (v.opts.slow !== 'none') v.startSlowness();
   }
 }
@@ -133,7 +147,7 @@ async function closeWindow(seq: number, drainMs: number): Promise<WindowStats> {
       closedByServer: list.filter((v) => v.closedByServer !== null).length,
       droppedNotices: sum(list, (v) => v.droppedNotices),
       droppedPackets: sum(list, (v) => v.droppedPackets),
-      viewersWithLoss: list.filter((v) => v.received < expected).length,
+      viewersWithLoss: list.filter((v) => v.received < expected * Math.max(1, v.monitors)).length,
       latency: hist.toJSON(),
       errors: list.flatMap((v) => v.errors).slice(0, 5),
     };

@@ -37,6 +37,13 @@ export interface LoadSpec {
    * result carries `edgeProcesses`; left out, the output is the single-edge one.
    */
   edges?: number;
+  /**
+   * A montage: this many viewers, each watching every one of `monitors` on its
+   * one socket (viewersPerMonitor is then ignored). Fast viewers only.
+   */
+  montageViewers?: number;
+  /** zmcast only: the edge's `edge.coalesceMs` (default: the config's). */
+  coalesceMs?: number;
 }
 
 /** One edge process of a multi-edge point. */
@@ -85,6 +92,8 @@ export interface ClassSummary {
 export interface PointResult {
   system: EdgeKind;
   label: string;
+  /** Which repeat of its load (1, 2, …) when the run repeats points (`--repeat`). */
+  run?: number;
   monitors: number;
   viewers: number;
   slowViewers: number;
@@ -127,7 +136,8 @@ export interface PointResult {
   publisher: { cpuSeconds: number; cpuPercent: number; lateTicks: number };
   machineBusyPercent: number;
   drained: boolean;
-  profile?: { file: string; idlePercent: number; hot: HotSpot[] };
+  /** `threads`: the edge's CPU seconds in the window by thread name (the profile covers the main thread only). */
+  profile?: { file: string; idlePercent: number; hot: HotSpot[]; threads: Record<string, number> };
   /** Per-edge shares, when the spec named its edge count (`--edges`); absent otherwise, so the default output is unchanged. */
   edgeProcesses?: EdgeProcesses;
   errors: string[];
@@ -137,13 +147,19 @@ const here = new URL('..', import.meta.url);
 const module = (name: string) => new URL(name, here);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export function label(s: Pick<LoadSpec, 'system' | 'monitors' | 'viewersPerMonitor' | 'slowFraction' | 'edges'>): string {
+/** How packets reach the system under test, and the protocol its viewers speak. */
+const publishMode = (system: EdgeKind): 'zmcast' | 'socketio' | 'nchan' => (system === 'socketio' || system === 'nchan' ? system : 'zmcast');
+
+export function label(s: Pick<LoadSpec, 'system' | 'monitors' | 'viewersPerMonitor' | 'slowFraction' | 'edges' | 'montageViewers' | 'coalesceMs'>): string {
   const edges = s.edges === undefined ? '' : ` ${s.edges} edge${s.edges === 1 ? '' : 's'}`;
-  return `${s.system} ${s.monitors}x${s.viewersPerMonitor}${s.slowFraction > 0 ? ` slow${Math.round(s.slowFraction * 100)}%` : ''}${edges}`;
+  const coalesce = s.coalesceMs === undefined ? '' : s.coalesceMs > 0 ? ` coalesce ${s.coalesceMs} ms` : ' no coalescing';
+  if (s.montageViewers !== undefined) return `${s.system} ${s.montageViewers} viewers x ${s.monitors}-monitor montage${coalesce}`;
+  return `${s.system} ${s.monitors}x${s.viewersPerMonitor}${s.slowFraction > 0 ? ` slow${Math.round(s.slowFraction * 100)}%` : ''}${edges}${coalesce}`;
 }
 
 export async function runLoadPoint(spec: LoadSpec, log: (line: string) => void = () => {}): Promise<PointResult> {
-  const viewers = spec.monitors * spec.viewersPerMonitor;
+  const montage = spec.montageViewers !== undefined;
+  const viewers = spec.montageViewers ?? spec.monitors * spec.viewersPerMonitor;
   const name = label(spec);
   const nEdges = Math.max(1, Math.floor(spec.edges ?? 1));
   const perEdgeReport = spec.edges !== undefined;
@@ -151,13 +167,17 @@ export async function runLoadPoint(spec: LoadSpec, log: (line: string) => void =
   const children: Child[] = [];
   try {
     const edges = Array.from({ length: nEdges }, (_, i) => Child.start(nEdges === 1 ? 'edge' : `edge-${i}`, module('edge-process.js'), [spec.system, redis.url], {
-      files: Math.ceil(viewers / nEdges) + 1000, execArgv: ['--expose-gc'],
+      // ZMCAST_BENCH_EDGE_ARGS: extra node flags for the edge under test (e.g. --trace-gc when looking at its pauses).
+      files: Math.ceil(viewers / nEdges) + 1000, execArgv: ['--expose-gc', ...(process.env.ZMCAST_BENCH_EDGE_ARGS?.split(' ').filter(Boolean) ?? [])], env: {
+        ZMCAST_BENCH_CONNECTIONS: String(viewers + 100),
+        ...(spec.coalesceMs !== undefined ? { ZMCAST_BENCH_COALESCE_MS: String(spec.coalesceMs) } : {}),
+      },
     }));
     children.push(...edges);
     const edge = edges[0];
     const ports = await Promise.all(edges.map((e) => e.call<number>('start')));
     const port = ports[0];
-    const publisher = Child.start('publisher', module('publisher-process.js'), [spec.system === 'socketio' ? 'socketio' : 'zmcast', redis.url]);
+    const publisher = Child.start('publisher', module('publisher-process.js'), [publishMode(spec.system), redis.url]);
     children.push(publisher);
     const monitors = Array.from({ length: spec.monitors }, (_, i) => ({ id: i + 1, gop: spec.gop }));
     await publisher.call('setup', { monitors, size: spec.size, fps: spec.fps } satisfies PublishSpec);
@@ -173,7 +193,15 @@ export async function runLoadPoint(spec: LoadSpec, log: (line: string) => void =
     const groups: ViewerGroup[][] = workers.map(() => []);
     const viewersPerEdge = ports.map(() => 0);
     let k = 0; // viewer index over the whole point: viewer k goes to edge k mod N
-    for (const m of monitors) {
+    if (montage) {
+      if (nEdges > 1 || spec.slowFraction > 0) throw new Error(`${name}: a montage point runs one edge and fast viewers only`);
+      for (let w = 0; w < nWorkers; w++) {
+        const c = Math.floor(viewers / nWorkers) + (w < viewers % nWorkers ? 1 : 0);
+        if (c > 0) groups[w].push({ monitorId: null, monitorIds: monitors.map((m) => m.id), count: c, slow: 'none' });
+      }
+      viewersPerEdge[0] = viewers;
+    }
+    for (const m of montage ? [] : monitors) {
       const split = (count: number, slow: ViewerGroup['slow']) => {
         if (nEdges === 1) {
           for (let w = 0; w < nWorkers; w++) {
@@ -201,7 +229,7 @@ export async function runLoadPoint(spec: LoadSpec, log: (line: string) => void =
     }
     const t = performance.now();
     const connected = await Promise.all(workers.map((w, i) => w.call<{ connected: number; failed: number; errors: string[] }>('connect', {
-      port, protocol: spec.system === 'socketio' ? 'socketio' : 'zmcast', groups: groups[i],
+      port, protocol: publishMode(spec.system), groups: groups[i],
       throttleBytesPerSecond: spec.throttleBytesPerSecond ?? 64 * 1024, concurrency: 64,
     } satisfies ConnectSpec)));
     const failed = connected.reduce((a, c) => a + c.failed, 0);
@@ -223,6 +251,7 @@ export async function runLoadPoint(spec: LoadSpec, log: (line: string) => void =
     await Promise.all(workers.map((w) => w.call('openWindow', fromSeq)));
     await publisher.call('waitSeq', fromSeq);
     const profiling = spec.profileDir ? edge.call('profileStart') : Promise.resolve();
+    const threads0 = spec.profileDir ? await edge.call<Record<string, number>>('threads') : {};
     const es0 = await Promise.all(edges.map((e) => e.usage()));
     const [r0, p0, l0, m0] = [await redis.sample(), await publisher.usage(), await Promise.all(workers.map((w) => w.usage())), machineCpu()];
     const c0 = perEdgeReport ? await redis.commandStats() : {};
@@ -239,8 +268,11 @@ export async function runLoadPoint(spec: LoadSpec, log: (line: string) => void =
     if (spec.profileDir) {
       mkdirSync(spec.profileDir, { recursive: true });
       const file = join(spec.profileDir, `${name.replace(/[^a-z0-9]+/gi, '-')}.cpuprofile`);
+      const threads1 = await edge.call<Record<string, number>>('threads');
       await edge.call('profileStop', file);
-      profile = { file, ...summarizeProfile(file) };
+      const threads: Record<string, number> = {};
+      for (const [name, s] of Object.entries(threads1)) if (s - (threads0[name] ?? 0) > 0) threads[name] = s - (threads0[name] ?? 0);
+      profile = { file, ...summarizeProfile(file), threads };
     }
     const edgeLoaded = sumUsage(await Promise.all(edges.map((e) => e.call<Usage>('gc'))));
     const edgeSlow = (await Promise.all(edges.map((e) => e.call<{ closedSlow: number; skippedFrames: number }>('slowCounters'))))
@@ -249,7 +281,7 @@ export async function runLoadPoint(spec: LoadSpec, log: (line: string) => void =
 
     const windowSeconds = (totals.nextSeq - fromSeq) / spec.fps;
     const packetsInWindow = (totals.nextSeq - fromSeq) * spec.monitors;
-    const normal = summarize(windows.map((w) => w.normal), totals.nextSeq - fromSeq);
+    const normal = summarize(windows.map((w) => w.normal), (totals.nextSeq - fromSeq) * (montage ? spec.monitors : 1));
     const slow = slowPerMonitor > 0 ? summarize(windows.map((w) => w.slow), totals.nextSeq - fromSeq) : null;
     const bytes = windows.reduce((a, w) => a + w.normal.bytes + w.slow.bytes, 0);
     const messages = normal.delivered + (slow?.delivered ?? 0);

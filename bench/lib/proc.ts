@@ -57,6 +57,8 @@ export interface MachineInfo {
   os: string;
   openFiles: string;
   redis: string;
+  /** nginx and the nchan package, for the nchan baseline. */
+  nchan: string;
 }
 
 export function describeMachine(): MachineInfo {
@@ -76,6 +78,7 @@ export function describeMachine(): MachineInfo {
     os: `${platform()} ${release()}`,
     openFiles: `${sh('ulimit -n')} soft / ${sh('ulimit -Hn')} hard`,
     redis: sh('redis-server --version'),
+    nchan: sh("/usr/sbin/nginx -v 2>&1 && dpkg-query -W -f 'libnginx-mod-nchan ${Version}' libnginx-mod-nchan"),
   };
 }
 

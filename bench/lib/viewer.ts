@@ -5,13 +5,14 @@
  * copies a payload, so a load-generator core can stand in for thousands of
  * browsers. It speaks the zmcast `/ws` protocol (also spoken by the naive
  * baseline) and, for the Socket.IO baseline, the few engine.io/socket.io v4
- * messages a subscriber needs.
+ * messages a subscriber needs, and nchan's WebSocket subscriber (the monitor
+ * is in the URL, `/sub/m<id>`; no hello, no commands).
  */
 import { connect, type Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { HEADER_BYTES, MAGIC } from '../../shared/packet.js';
 
-export type Protocol = 'zmcast' | 'socketio';
+export type Protocol = 'zmcast' | 'socketio' | 'nchan';
 export type Slowness = 'none' | 'paused' | 'throttled';
 
 /** Called for each complete binary message whose first bytes are a zmcast packet header. */
@@ -41,6 +42,8 @@ export interface ViewerOptions {
   /** Bytes per second a throttled viewer reads. */
   throttleBytesPerSecond: number;
   onPacket: PacketHandler;
+  /** nchan only: the monitor whose channel the socket subscribes to on connect. */
+  monitorId?: number;
 }
 
 export class Viewer {
@@ -59,6 +62,10 @@ export class Viewer {
   received = 0;
   bytes = 0;
   lastSeq = -1;
+  /** A montage viewer (several monitors on this socket): the last sequence per monitor. */
+  readonly lastSeqByMonitor = new Map<number, number>();
+  /** Monitors this socket subscribed to. */
+  monitors = 0;
   outOfOrder = 0;
   firstPacketAt = 0;
   subscribedAt = 0;
@@ -96,7 +103,8 @@ export class Viewer {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => { reject(new Error('handshake timed out')); this.socket?.destroy(); }, timeoutMs);
       this.onOpen = () => { clearTimeout(timer); resolve(); };
-      const path = this.opts.protocol === 'socketio' ? '/socket.io/?EIO=4&transport=websocket' : '/ws';
+      const path = this.opts.protocol === 'socketio' ? '/socket.io/?EIO=4&transport=websocket'
+        : this.opts.protocol === 'nchan' ? `/sub/m${this.opts.monitorId}` : '/ws';
       this.socket = connect({
         host: '127.0.0.1',
         port: this.opts.port,
@@ -122,6 +130,13 @@ export class Viewer {
   /** Subscribes to the monitor's video; resolves on the server's ack. */
   subscribe(monitorId: number, timeoutMs = 30_000): Promise<void> {
     this.subscribedAt = performance.now();
+    this.monitors++;
+    if (this.opts.protocol === 'nchan') {
+      // The upgrade subscribed (the channel is in the URL); nothing to ack.
+      if (monitorId !== this.opts.monitorId) return Promise.reject(new Error(`an nchan viewer of monitor ${this.opts.monitorId} cannot subscribe to ${monitorId}`));
+      this.acked();
+      return Promise.resolve();
+    }
     if (this.opts.protocol === 'socketio') return this.request(`42${JSON.stringify(['subscribe', monitorId])}`, 'ack', 'subscribe', timeoutMs);
     return this.command({ command: 'subscribe', topic: 'stream', monitor_id: monitorId, codec: 'auto' }, timeoutMs);
   }
@@ -225,6 +240,7 @@ export class Viewer {
       this.upgraded = true;
       i = n - (this.handshake.length - end - 4);
       this.handshake = '';
+      if (this.opts.protocol === 'nchan') this.opened();
     }
     this.parse(buf, i, n);
     if (this.opts.slow === 'throttled' && this.readStartedAt > 0) this.throttle(n);
@@ -330,6 +346,7 @@ export class Viewer {
   }
 
   private onText(text: string): void {
+    if (this.opts.protocol === 'nchan') return; // nchan sends nothing but the channel's messages
     if (this.opts.protocol === 'socketio') return this.onEngineIo(text);
     const msg = JSON.parse(text) as { type?: string; count?: number };
     switch (msg.type) {

@@ -33,17 +33,21 @@ export async function fanout(o: BenchOptions): Promise<FanoutResults> {
   const perEdge = o.edges.some((n) => n !== 1);
   const edgeCounts = perEdge ? o.edges : [1];
   for (const load of loads) {
-    for (const system of o.systems) {
-      if (system !== 'zmcast' && !load.baselines) continue;
-      if (system === 'floor' && load.monitors > 1) continue; // the floor is about socket writes, one stream is enough
-      for (const edges of edgeCounts) {
-        const p = await runLoadPoint({
-          system, ...load, slowFraction: 0, size: o.size, gop: o.gop, fps: o.fps, seconds: o.seconds,
-          profileDir: o.profile && system === 'zmcast' ? join(o.resultsDir, 'profiles') : undefined,
-          ...(perEdge ? { edges } : {}),
-        }, o.log);
-        o.log(`  ${p.label}: ${describe(p)}`);
-        points.push(p);
+    // Repeats interleave the systems (a b a b), so a slow drift of the machine's load hits both alike.
+    for (let run = 0; run < o.repeat; run++) {
+      for (const system of o.systems) {
+        if (system !== 'zmcast' && !load.baselines) continue;
+        if (system === 'floor' && load.monitors > 1) continue; // the floor is about socket writes, one stream is enough
+        for (const edges of edgeCounts) {
+          const p = await runLoadPoint({
+            system, ...load, slowFraction: 0, size: o.size, gop: o.gop, fps: o.fps, seconds: o.seconds,
+            profileDir: o.profile && (system === 'zmcast' || system === 'ref') ? join(o.resultsDir, 'profiles') : undefined,
+            ...(perEdge ? { edges } : {}),
+          }, o.log);
+          if (o.repeat > 1) p.run = run + 1;
+          o.log(`  ${p.label}${p.run ? ` run ${p.run}` : ''}: ${describe(p)}`);
+          points.push(p);
+        }
       }
     }
   }
@@ -66,9 +70,9 @@ export const edgeCount = (p: PointResult): number => p.edgeProcesses?.count ?? 1
 function ratios(points: PointResult[]): Ratio[] {
   const out: Ratio[] = [];
   for (const z of points.filter((p) => p.system === 'zmcast')) {
-    for (const b of points.filter((p) => p.system !== 'zmcast' && p.monitors === z.monitors && p.viewers === z.viewers && edgeCount(p) === edgeCount(z))) {
+    for (const b of points.filter((p) => p.system !== 'zmcast' && p.monitors === z.monitors && p.viewers === z.viewers && edgeCount(p) === edgeCount(z) && p.run === z.run)) {
       out.push({
-        load: `${z.monitors}x${z.viewers / z.monitors}${edgeCount(z) > 1 ? ` ${edgeCount(z)} edges` : ''}`,
+        load: `${z.monitors}x${z.viewers / z.monitors}${edgeCount(z) > 1 ? ` ${edgeCount(z)} edges` : ''}${z.run ? ` run ${z.run}` : ''}`,
         baseline: b.system,
         cpuPerGB: z.edge.cpuSecondsPerGB / b.edge.cpuSecondsPerGB,
         p99: z.normal.latencyMs.p99 / b.normal.latencyMs.p99,

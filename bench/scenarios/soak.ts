@@ -34,8 +34,8 @@ const RSS_EVERY_MS = 10_000;
 const SETTLE_MS = 30_000;
 const LAG_P99 = 'zmcast_process_nodejs_eventloop_lag_p99_seconds';
 const LAG_MAX = 'zmcast_process_nodejs_eventloop_lag_max_seconds';
-/** prom-client samples the loop with a timer of this period (its eventLoopMonitoringPrecision default), part of every reading. */
-const LOOP_TIMER_MS = 10;
+/** prom-client samples the loop with a timer of this period (eventLoopMonitoringPrecision in shared/metrics.ts), part of every reading. */
+const LOOP_TIMER_MS = 50;
 const lag = (seconds: number | undefined) => (seconds === undefined ? NaN : Math.max(0, seconds * 1000 - LOOP_TIMER_MS));
 
 export interface SoakSample {
@@ -49,7 +49,7 @@ export interface SoakSample {
     clients: number;
     /**
      * Event-loop delay over the interval, from prom-client's monitorEventLoopDelay (reset at every
-     * scrape): the metric as exported, which includes the 10 ms sampling timer (an idle loop reads ≈10 ms) ...
+     * scrape): the metric as exported, which includes the 50 ms sampling timer (an idle loop reads ≈50 ms) ...
      */
     loopDelayP99Ms: number;
     loopDelayMaxMs: number;

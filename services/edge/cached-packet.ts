@@ -10,7 +10,7 @@ import { binaryFrame, textFrame, type Frame } from './frame.js';
 
 export class CachedPacket {
   readonly header: PacketHeader;
-  private zmcastFrame: Frame | null = null;
+  private zmcastFrames: readonly [Frame] | null = null;
   private zmBytes: Frame | null = null;
   private zmMeta: Map<RequestId | undefined, Frame> | null = null;
 
@@ -30,7 +30,12 @@ export class CachedPacket {
 
   /** `/ws`: one self-describing binary frame, the stored bytes unchanged. */
   zmcast(): Frame {
-    return (this.zmcastFrame ??= binaryFrame(this.raw));
+    return this.zmcastList()[0];
+  }
+
+  /** The same frame as the list every viewer's write takes (one array per packet, not one per viewer). */
+  zmcastList(): readonly [Frame] {
+    return (this.zmcastFrames ??= [binaryFrame(this.raw)]);
   }
 
   /** ZoneMinder draft: a JSON metadata text frame, then the codec bytes (keyframes carry extradata first). */
@@ -39,7 +44,7 @@ export class CachedPacket {
     this.zmMeta ??= new Map();
     let meta = this.zmMeta.get(requestId);
     if (!meta) {
-      meta = textFrame(JSON.stringify(this.meta(this.zmBytes.payload.length, requestId)));
+      meta = textFrame(JSON.stringify(this.meta(this.zmBytes.payloadBytes, requestId)));
       // Only a handful of distinct request ids are ever seen; don't let a client grow this.
       if (this.zmMeta.size < 8) this.zmMeta.set(requestId, meta);
     }

@@ -18,8 +18,9 @@ import { logger } from '../../shared/log.js';
 import type { Hub } from './hub.js';
 import { VideoSubscription, type Outlet, type WireFormat } from './video-subscription.js';
 import type { EventsSubscriber, MonitorEvent } from './events-channel.js';
-import { writeFrames, type Frame } from './frame.js';
+import type { Frame } from './frame.js';
 import { SendBudget, type SendLimits } from './send-budget.js';
+import { SocketWriter, type CoalesceLimits } from './socket-writer.js';
 import { latestKeyframe } from './one-shot.js';
 import { SessionAuth } from './session-auth.js';
 import type { PictureHub } from './picture-channel.js';
@@ -27,7 +28,7 @@ import { PictureSubscription } from './picture-subscription.js';
 import { CachedPicture, type PictureKind } from './cached-picture.js';
 import { pictureProtocolError } from './picture-errors.js';
 
-export interface SessionLimits extends SendLimits {
+export interface SessionLimits extends SendLimits, CoalesceLimits {
   maxSubscriptions: number;
   commandsPerSecond: number;
 }
@@ -56,6 +57,7 @@ export class ClientSession implements Outlet {
   private waiting = 0;
   private readonly m = edgeMetrics();
   readonly budget: SendBudget;
+  private readonly writer: SocketWriter;
 
   constructor(
     private readonly ws: WebSocket,
@@ -68,7 +70,8 @@ export class ClientSession implements Outlet {
     private readonly fixedMonitor?: number,
   ) {
     this.tokens = limits.commandsPerSecond * 2;
-    this.budget = new SendBudget(socket, limits, () => this.close(CloseCode.SlowConsumer, 'slow consumer', 'slow_consumer'));
+    this.writer = new SocketWriter(socket, limits);
+    this.budget = new SendBudget(socket, limits, () => this.close(CloseCode.SlowConsumer, 'slow consumer', 'slow_consumer'), () => this.writer.pendingBytes);
     ws.on('message', (data, isBinary) => this.onMessage(data, isBinary));
     ws.on('close', () => this.dispose());
     ws.on('error', (err) => log.debug('socket error', { error: err.message }));
@@ -76,12 +79,18 @@ export class ClientSession implements Outlet {
 
   /** A message the client must get (a reply, an event, a notice): written unless the budget is exceeded. */
   sendJson(message: Reply | object): void {
-    if (!this.closed && this.budget.check() !== 'closed') this.ws.send(JSON.stringify(message));
+    if (!this.closed && this.budget.check() !== 'closed') this.sendText(JSON.stringify(message));
   }
 
   /** A message the next one replaces (a status push): skipped while the client is behind. */
   private sendLatest(message: Reply | object): void {
-    if (!this.closed && this.budget.check() === 'ok') this.ws.send(JSON.stringify(message));
+    if (!this.closed && this.budget.check() === 'ok') this.sendText(JSON.stringify(message));
+  }
+
+  /** Held video goes first, so a reply or notice never overtakes the frames before it. */
+  private sendText(text: string): void {
+    this.writer.flush();
+    this.ws.send(text);
   }
 
   /** Pre-built frames the client must get (one-shot payloads, events). */
@@ -90,7 +99,7 @@ export class ClientSession implements Outlet {
   }
 
   writeFrames(frames: readonly Frame[]): void {
-    writeFrames(this.socket, frames);
+    this.writer.write(frames);
   }
 
   /** True once the client has taken what it was sent; false if it is closed first. */
@@ -126,6 +135,7 @@ export class ClientSession implements Outlet {
   private dispose(): void {
     if (this.closed) return;
     this.closed = true;
+    this.writer.discard();
     this.auth?.dispose();
     for (const s of this.subs.values()) s.close();
     this.subs.clear();
@@ -318,11 +328,13 @@ export class ClientSession implements Outlet {
   private videoSubscription(monitorId: number, requestId: RequestId | undefined, quality: Quality, keyframesOnly: boolean): Subscription {
     const use = this.hub.acquireVideo(monitorId, quality);
     const sub = new VideoSubscription(this, monitorId, this.format === 'zoneminder' ? requestId : undefined, quality, keyframesOnly);
+    this.writer.videoStreams++;
     use.channel.add(sub);
     use.ready.catch((err) => this.fail(err));
     return {
       monitorId,
       close: () => {
+        this.writer.videoStreams--;
         use.channel.remove(sub);
         use.release();
       },

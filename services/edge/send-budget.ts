@@ -30,16 +30,18 @@ export class SendBudget {
     private readonly limits: SendLimits,
     /** Called once, when the budget is first exceeded: closes the connection. */
     private readonly onExceeded: () => void,
+    /** Bytes held for the socket and not written to it yet (a montage's coalescing window). */
+    private readonly held: () => number = () => 0,
   ) {}
 
-  /** Bytes written to the socket and not yet taken by the kernel. */
+  /** Bytes meant for the socket and not yet taken by the kernel. */
   get queued(): number {
-    return this.socket.writableLength;
+    return this.socket.writableLength + this.held();
   }
 
   check(): Room {
     if (this.exceeded) return 'closed';
-    const queued = this.socket.writableLength;
+    const queued = this.queued;
     if (queued <= this.limits.softLimitBytes) {
       this.overSoftSince = 0;
       return 'ok';

@@ -153,8 +153,8 @@ export class StreamReader {
     for (const [keyBuf, entries] of reply) {
       const tracked = this.streams.get(keyBuf.toString());
       if (!tracked || entries.length === 0) continue;
-      // A stream re-added during this read may already be past some of these.
-      const fresh = entries.filter((e) => compareIds(e[0].toString(), tracked.lastId) > 0);
+      // A stream re-added during this read may already be past some of these (entries come in id order).
+      const fresh = compareIds(entries[0][0].toString(), tracked.lastId) > 0 ? entries : entries.filter((e) => compareIds(e[0].toString(), tracked.lastId) > 0);
       if (fresh.length === 0) continue;
       tracked.lastId = fresh[fresh.length - 1][0].toString();
       try {

@@ -84,7 +84,7 @@ export class VideoSubscription implements VideoSubscriber {
       this.waitingForKeyframe = false;
       if (this.skipping) this.resume();
     }
-    const frames: readonly Frame[] = this.outlet.format === 'zmcast' ? [packet.zmcast()] : packet.zoneminder(this.requestId);
+    const frames: readonly Frame[] = this.outlet.format === 'zmcast' ? packet.zmcastList() : packet.zoneminder(this.requestId);
     this.outlet.writeFrames(frames);
     if (!this.firstFrameSeen) {
       this.firstFrameSeen = true;

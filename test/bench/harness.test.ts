@@ -41,4 +41,24 @@ describe('bench harness', () => {
     expect(r.normal.delivered).toBe(3 * r.published);
     expect(r.redis.commands.xadd).toBeGreaterThan(0);
   });
+
+  it('drives nginx + nchan (Redis mode) with the same viewers and payloads, counting nginx\'s CPU as the edge\'s', async () => {
+    const { ensureNchan } = (await import('../../dist/bench/baselines/nchan.js' as string)) as typeof import('../../bench/baselines/nchan.js');
+    ensureNchan(() => {});
+    const r = await bench.runLoadPoint({ system: 'nchan', ...tiny, viewersPerMonitor: 3 });
+    expect(r.normal.lost).toBe(0);
+    expect(r.normal.delivered).toBe(3 * r.published);
+    expect(r.normal.outOfOrder).toBe(0);
+    expect(r.edge.cpuSeconds).toBeGreaterThan(0);
+    expect(r.edge.rssLoadedMB).toBeGreaterThan(0);
+    expect(r.redis.commandsPerSecond).toBeGreaterThan(0); // nchan's Redis mode: the packets went through Redis
+  });
+
+  it('measures a montage socket: every viewer gets every monitor\'s packets, each monitor in order', async () => {
+    const r = await bench.runLoadPoint({ system: 'zmcast', ...tiny, monitors: 3, viewersPerMonitor: 0, montageViewers: 4, coalesceMs: 5 });
+    expect(r.viewers).toBe(4);
+    expect(r.normal.expected).toBe(4 * r.published);
+    expect(r.normal.lost).toBe(0);
+    expect(r.normal.outOfOrder).toBe(0);
+  });
 });
