@@ -13,7 +13,7 @@ import type { AuthConfig } from '../config.js';
 import { logger } from '../log.js';
 import { authMetrics } from '../metrics.js';
 import { AnonymousPrincipal, type AuthBackend } from './backend.js';
-import { CheckPool } from './check-pool.js';
+import { CheckPool, forClient } from './check-pool.js';
 import { ConfigAuthenticator, mintToken } from './config-users.js';
 import { clientAddress, extractCredentials, TrustedProxies } from './credentials.js';
 import { AuthError, AuthErrorCode, fail, isAuthError } from './errors.js';
@@ -169,7 +169,7 @@ export class Authenticator {
       // A token costs an HMAC and cannot be guessed: it is counted when it fails.
       if (GUESSABLE.has(method)) attempt = this.limiter.begin(address);
       else this.limiter.check(address);
-      const inner = await this.backend.authenticate(presented, address);
+      const inner = await forClient(address, () => this.backend.authenticate(presented, address));
       if (inner.expiresAt !== null && inner.expiresAt <= this.now()) throw fail.expired('credential valid window already over');
       attempt?.passed();
       this.m.attempts.inc({ method, result: 'ok' });

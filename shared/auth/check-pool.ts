@@ -5,8 +5,11 @@
  * users and hours (302 users × 744 hours is 224,000 MD5s, ~260 ms). On the
  * main thread either would stall video fan-out for every viewer. A bounded
  * queue sits in front: past it a login is refused as busy rather than queued
- * without end.
+ * without end. The queue takes clients in turn (the address the check is
+ * for, see `forClient`), so one address's burst of guesses does not make a
+ * real login from elsewhere wait behind all of it.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { Worker } from 'node:worker_threads';
 import { createRequire } from 'node:module';
 import { AuthError, AuthErrorCode } from './errors.js';
@@ -68,11 +71,21 @@ export interface CheckPoolOptions {
   maxQueue?: number;
 }
 
+/** The client a check is done for; checks made outside `forClient` share one turn. */
+const client = new AsyncLocalStorage<string>();
+
+/** Runs `work` with its password checks queued as `address`'s. */
+export function forClient<T>(address: string, work: () => Promise<T>): Promise<T> {
+  return client.run(address, work);
+}
+
 export class CheckPool {
   private readonly idle: Worker[] = [];
   private readonly all = new Set<Worker>();
   private readonly running = new Map<Worker, Job>();
-  private readonly queue: Job[] = [];
+  /** Waiting checks by client, in the order clients take turns (a Map keeps insertion order). */
+  private readonly queues = new Map<string, Job[]>();
+  private waiting = 0;
   private readonly size: number;
   private readonly maxQueue: number;
   private nextId = 1;
@@ -85,7 +98,7 @@ export class CheckPool {
 
   /** Checks waiting or running, for the metrics gauge. */
   get pending(): number {
-    return this.queue.length + this.running.size;
+    return this.waiting + this.running.size;
   }
 
   compare(plain: string, hash: string, pad?: Padding): Promise<boolean> {
@@ -99,7 +112,9 @@ export class CheckPool {
 
   async close(): Promise<void> {
     this.closed = true;
-    for (const job of this.queue.splice(0)) job.reject(new Error('check pool closed'));
+    for (const jobs of this.queues.values()) for (const job of jobs) job.reject(new Error('check pool closed'));
+    this.queues.clear();
+    this.waiting = 0;
     await Promise.all([...this.all].map((w) => w.terminate()));
     this.all.clear();
     this.idle.length = 0;
@@ -107,23 +122,38 @@ export class CheckPool {
 
   private submit<T>(work: Work): Promise<T> {
     if (this.closed) return Promise.reject(new Error('check pool closed'));
-    if (this.queue.length >= this.maxQueue && this.idle.length === 0 && this.all.size >= this.size) {
+    if (this.waiting >= this.maxQueue && this.idle.length === 0 && this.all.size >= this.size) {
       return Promise.reject(new AuthError(AuthErrorCode.Busy, 'Too many logins in progress; try again', 'check queue full'));
     }
     return new Promise<T>((resolve, reject) => {
-      this.queue.push({ id: this.nextId++, work, resolve: resolve as (result: unknown) => void, reject });
+      const key = client.getStore() ?? '';
+      const jobs = this.queues.get(key);
+      const job = { id: this.nextId++, work, resolve: resolve as (result: unknown) => void, reject };
+      if (jobs) jobs.push(job);
+      else this.queues.set(key, [job]);
+      this.waiting++;
       this.pump();
     });
   }
 
   private pump(): void {
-    while (this.queue.length) {
+    while (this.waiting > 0) {
       const worker = this.idle.pop() ?? (this.all.size < this.size ? this.spawn() : undefined);
       if (!worker) return;
-      const job = this.queue.shift()!;
+      const job = this.next();
       this.running.set(worker, job);
       worker.postMessage({ id: job.id, ...job.work });
     }
+  }
+
+  /** The first waiting check of the client whose turn it is; that client then goes to the back. */
+  private next(): Job {
+    const [key, jobs] = this.queues.entries().next().value as [string, Job[]];
+    const job = jobs.shift()!;
+    this.queues.delete(key);
+    if (jobs.length) this.queues.set(key, jobs);
+    this.waiting--;
+    return job;
   }
 
   private spawn(): Worker {
