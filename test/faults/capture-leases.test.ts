@@ -9,7 +9,7 @@ import { configFromJson, type CodecConfig } from '../../shared/codec.js';
 import type { EventReply, StatusReply } from '../../shared/protocol.js';
 import { probeAnnexB } from '../fixtures/capture-stream.js';
 import { sleep, until } from '../helpers/wait.js';
-import { DrillRedis, cameras, startCapture, startEdge, type Zmcast } from './rig.js';
+import { DrillRedis, cameras, getJson, startCapture, startEdge, type Zmcast } from './rig.js';
 
 let redis: DrillRedis;
 let edge: Awaited<ReturnType<typeof startEdge>>;
@@ -129,6 +129,8 @@ describe('fault drill: two capture processes configured for one monitor', () => 
     await sleep(1000);
     const d = capture('node-d', [3]);
     const probe = await ZmcastClient.connect(edge.url);
+    // Until capture registers it, `status` answers unknown_monitor (an error, not a status).
+    await until(async () => (await getJson<{ id: number }[]>(`${edge.url}/monitors`)).body.some((m) => m.id === 3), 15_000, 'monitor 3 registered');
     await until(async () => (await status(probe, 3)).connected, 15_000, 'monitor 3 connected');
     const owner = (await status(probe, 3)).capture_node === 'node-c' ? c : d;
     const standby = owner === c ? d : c;
