@@ -6,6 +6,7 @@
  * again within a second), and says so once: one JSON log line when it is
  * lost, one when it is back, and a gauge and counter per role.
  */
+import type { EventEmitter } from 'node:events';
 import { Redis, Cluster } from 'ioredis';
 import { logger } from './log.js';
 import { redisMetrics } from './metrics.js';
@@ -69,7 +70,8 @@ export class RedisVersionError extends Error {
   readonly code = 'redis_version';
 }
 
-function watchConnection<T extends RedisClient>(client: T, role: RedisRole): T {
+/** Logs and counts a connection's losses and recoveries from its 'error', 'reconnecting' and 'ready' events. */
+export function watchConnection<T extends EventEmitter>(client: T, role: RedisRole): T {
   const m = redisMetrics();
   let lostAt: number | null = null;
   let everReady = false;

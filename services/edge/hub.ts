@@ -6,7 +6,7 @@
  */
 import { monitorKeys, SUB_STREAMS_KEY, type Quality } from '../../shared/redis-keys.js';
 import { configFromJson, type CodecConfig, type CodecConfigJson } from '../../shared/codec.js';
-import { duplicate, isCluster, type RedisClient } from '../../shared/redis.js';
+import { isCluster, type RedisClient } from '../../shared/redis.js';
 import { edgeMetrics } from '../../shared/metrics.js';
 import { logger } from '../../shared/log.js';
 import { StreamReader } from './stream-reader.js';
@@ -115,7 +115,7 @@ export class Hub {
     const key = cluster ? `m:${monitorId}` : 'all';
     let reader = this.readers.get(key);
     if (!reader) {
-      reader = new StreamReader(duplicate(this.redis, `zmcast-edge-reader-${key}`), this.redis, {
+      reader = new StreamReader(this.redis, `zmcast-edge-reader-${key}`, {
         blockMs: cluster ? 250 : 5000,
         count: 500,
         unblock: !cluster,

@@ -7,7 +7,7 @@
  * subscriber leaves, the channel stops asking at once; the worker stops
  * producing a couple of seconds later.
  */
-import { duplicate, isCluster, type RedisClient } from '../../shared/redis.js';
+import { isCluster, type RedisClient } from '../../shared/redis.js';
 import { logger } from '../../shared/log.js';
 import { decodePicture } from '../../shared/pictures/picture.js';
 import { PictureError, type PictureSpec } from '../../shared/pictures/picture-spec.js';
@@ -222,7 +222,7 @@ export class PictureHub {
     const key = cluster ? `m:${monitorId}` : 'all';
     let reader = this.readers.get(key);
     if (!reader) {
-      reader = new StreamReader(duplicate(this.redis, `zmcast-edge-pictures-${key}`), this.redis, { blockMs: cluster ? 250 : 5000, count: READ_COUNT, unblock: !cluster });
+      reader = new StreamReader(this.redis, `zmcast-edge-pictures-${key}`, { blockMs: cluster ? 250 : 5000, count: READ_COUNT, unblock: !cluster });
       this.readers.set(key, reader);
     }
     return reader;

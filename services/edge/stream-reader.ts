@@ -11,6 +11,7 @@
  * owner is asked to check that Redis still holds the history it was reading.
  */
 import type { RedisClient } from '../../shared/redis.js';
+import { openReadLink, type ReadLink, type XReadReply } from './read-connection.js';
 import { edgeMetrics } from '../../shared/metrics.js';
 import { logger } from '../../shared/log.js';
 
@@ -51,13 +52,17 @@ export class StreamReader {
   private lastAnswer = Date.now();
   private readonly m = edgeMetrics();
 
+  private readonly conn: ReadLink;
+
+  /** Reads through its own connection, named `name`; `control` (a shared connection) sends the UNBLOCKs. */
   constructor(
-    private readonly conn: RedisClient,
     private readonly control: RedisClient,
+    name: string,
     private readonly opts: { blockMs: number; count: number; unblock: boolean },
   ) {
-    // ioredis re-sends a read cut by a reconnect by itself; the loss must still be noticed.
-    conn.on('close', () => {
+    this.conn = openReadLink(control, name);
+    // A read cut by a reconnect may be re-sent by the connection itself; the loss must still be noticed.
+    this.conn.on('close', () => {
       if (!this.stopped && this.streams.size > 0) this.lost(new Error('connection closed'));
     });
   }
@@ -124,17 +129,15 @@ export class StreamReader {
         await new Promise<void>((resolve) => (this.wake = resolve));
         continue;
       }
-      let reply: [Buffer, StreamEntry[]][] | null;
+      let reply: XReadReply | null;
       try {
         if (this.lostAt !== null) await this.resumeAll();
-        if (this.opts.unblock && this.clientId === null) this.clientId = Number(await this.conn.client('ID'));
+        if (this.opts.unblock && this.clientId === null) this.clientId = await this.conn.clientId();
         const keys = [...this.streams.keys()];
         const ids = keys.map((k) => this.streams.get(k)!.lastId);
         this.blockedVersion = this.version;
         this.lastAnswer = Date.now();
-        reply = (await this.conn.xreadBuffer('COUNT', this.opts.count, 'BLOCK', this.opts.blockMs, 'STREAMS', ...keys, ...ids)) as
-          | [Buffer, StreamEntry[]][]
-          | null;
+        reply = await this.conn.xread(this.opts.count, this.opts.blockMs, keys, ids);
         this.lastAnswer = Date.now();
         failures = 0;
       } catch (err) {
@@ -149,7 +152,7 @@ export class StreamReader {
     }
   }
 
-  private deliver(reply: [Buffer, StreamEntry[]][]): void {
+  private deliver(reply: XReadReply): void {
     for (const [keyBuf, entries] of reply) {
       const tracked = this.streams.get(keyBuf.toString());
       if (!tracked || entries.length === 0) continue;
