@@ -56,6 +56,8 @@ async function start(): Promise<number> {
       edge: {
         host: '127.0.0.1', port: 0, maxConnections: 1_000_000, maxConnectionsPerAddress: 1_000_000, maxConnectionsPerUser: 1_000_000,
         ...(process.env.ZMCAST_BENCH_COALESCE_MS ? { coalesceMs: Number(process.env.ZMCAST_BENCH_COALESCE_MS) } : {}),
+        // ZMCAST_BENCH_NATIVE_WRITES=0: the edge with one socket.write per viewer, to measure what the native writer buys.
+        ...(process.env.ZMCAST_BENCH_NATIVE_WRITES === '0' ? { nativeWrites: false } : {}),
       },
       auth: { mode: 'none' },
     } });

@@ -103,6 +103,8 @@ export interface Config {
     pingIntervalMs: number;
     /** Longest a montage socket's (2+ monitors) frame waits to share one write with the others; 0 = off. */
     coalesceMs: number;
+    /** Write a packet to all its plain-TCP viewers in one native call (native/fanout.c) when it is built. */
+    nativeWrites: boolean;
     /** Address of the admin listener (/metrics, detailed /readyz): loopback unless Prometheus scrapes from elsewhere. */
     adminHost: string;
     /** Port of the admin listener; 0 turns it off (no metrics anywhere). */
@@ -313,6 +315,7 @@ const SCHEMA = {
     handshakeTimeoutMs: f('ZMCAST_EDGE_HANDSHAKE_TIMEOUT_MS', 10_000, int(100, 600_000)),
     pingIntervalMs: f('ZMCAST_EDGE_PING_INTERVAL_MS', 30_000, int(100, 3_600_000)),
     coalesceMs: f('ZMCAST_EDGE_COALESCE_MS', 5, int(0, 50)),
+    nativeWrites: f('ZMCAST_EDGE_NATIVE_WRITES', true, bool),
     adminHost: f('ZMCAST_EDGE_ADMIN_HOST', '127.0.0.1', str),
     adminPort: f('ZMCAST_EDGE_ADMIN_PORT', 9465, int(0, 65535)),
   },

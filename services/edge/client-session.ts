@@ -21,6 +21,7 @@ import type { EventsSubscriber, MonitorEvent } from './events-channel.js';
 import type { Frame } from './frame.js';
 import { SendBudget, type SendLimits } from './send-budget.js';
 import { SocketWriter, type CoalesceLimits } from './socket-writer.js';
+import { flushFanoutBefore } from './fanout-batch.js';
 import { latestKeyframe } from './one-shot.js';
 import { SessionAuth } from './session-auth.js';
 import type { PictureHub } from './picture-channel.js';
@@ -90,6 +91,7 @@ export class ClientSession implements Outlet {
   /** Held video goes first, so a reply or notice never overtakes the frames before it. */
   private sendText(text: string): void {
     this.writer.flush();
+    flushFanoutBefore(this.socket);
     this.ws.send(text);
   }
 

@@ -39,6 +39,7 @@ import { textReply as reply } from './http-reply.js';
 import { PictureClient } from '../../shared/pictures/picture-client.js';
 import { PictureHub } from './picture-channel.js';
 import { PictureRoutes } from './picture-routes.js';
+import { useNativeWrites } from './fanout-batch.js';
 
 const log = logger('edge');
 const PER_MONITOR_PATH = /^\/monitors\/(\d{1,9})\/ws$/;
@@ -71,6 +72,7 @@ export class EdgeServer {
     private readonly auth: Authenticator,
   ) {
     this.hub = new Hub(redis);
+    useNativeWrites(config.edge.nativeWrites);
     this.counter = new ConnectionCounter(config.edge);
     this.pictures = new PictureHub(redis, () => new PictureClient(redis));
     this.pictureRoutes = new PictureRoutes({

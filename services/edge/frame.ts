@@ -4,6 +4,7 @@
  * socket, so fan-out costs no per-viewer allocation, copy or JSON.
  */
 import type { Socket } from 'node:net';
+import { flushFanoutBefore, takeForFanout } from './fanout-batch.js';
 
 export interface Frame {
   /** The whole frame as it goes on the wire: header, then payload. */
@@ -42,11 +43,14 @@ export const binaryFrame = (payload: Buffer): Frame => frame(OP_BINARY, payload)
 export const textFrame = (text: string): Frame => frame(OP_TEXT, Buffer.from(text));
 
 /**
- * Writes pre-built frames straight to the socket. Safe beside ws's own sends
+ * Writes pre-built frames straight to the socket, or into the packet's
+ * native fan-out batch (fanout-batch.ts). Safe beside ws's own sends
  * because permessage-deflate is off, so ws writes each message synchronously
  * and frames never interleave.
  */
 export function writeFrames(socket: Socket, frames: readonly Frame[]): void {
+  if (frames.length === 1 && takeForFanout(socket, frames[0].wire)) return;
+  flushFanoutBefore(socket);
   if (frames.length === 1) {
     socket.write(frames[0].wire);
     return;

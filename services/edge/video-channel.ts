@@ -16,6 +16,7 @@ import type { DropReason } from '../../shared/protocol.js';
 import { edgeMetrics } from '../../shared/metrics.js';
 import { logger } from '../../shared/log.js';
 import { CachedPacket } from './cached-packet.js';
+import { beginFanout, endFanout } from './fanout-batch.js';
 import { countSent } from './video-subscription.js';
 import type { StreamEntry, StreamReader } from './stream-reader.js';
 
@@ -180,12 +181,17 @@ export class VideoChannel {
     if (this.subscribers.size === 0) return;
     let writes = 0;
     let bytes = 0;
-    for (const sub of this.subscribers) {
-      const n = sub.deliver(packet);
-      if (n > 0) {
-        writes++;
-        bytes += n;
+    beginFanout();
+    try {
+      for (const sub of this.subscribers) {
+        const n = sub.deliver(packet);
+        if (n > 0) {
+          writes++;
+          bytes += n;
+        }
       }
+    } finally {
+      endFanout();
     }
     if (writes > 0) countSent(this.m, writes, bytes);
     this.m.latency.observe({ monitor: this.label }, (Date.now() - packet.header.captureTime) / 1000);

@@ -1,0 +1,5 @@
+{
+  "targets": [
+    { "target_name": "fanout", "sources": ["native/fanout.c"], "cflags": ["-O2"] }
+  ]
+}
