@@ -18,12 +18,34 @@ export interface Frame {
 const OP_TEXT = 0x1;
 const OP_BINARY = 0x2;
 
+/** Room for the longest frame header in front of a payload read from Redis, so its frame needs no copy. */
+const HEADROOM = 10;
+const withHeadroom = new WeakSet<ArrayBufferLike>();
+
+/**
+ * A buffer for a payload that will be framed: the frame header goes in the
+ * room in front of it, so the packet is copied once (from the socket read)
+ * rather than twice, and the edge makes half the garbage per packet.
+ */
+export function allocFramable(len: number): Buffer {
+  const whole = Buffer.allocUnsafeSlow(HEADROOM + len);
+  withHeadroom.add(whole.buffer);
+  return whole.subarray(HEADROOM);
+}
+
 function frame(opcode: number, payload: Buffer): Frame {
   const len = payload.length;
   const headerBytes = len < 126 ? 2 : len < 65536 ? 4 : 10;
-  // One copy of the payload per packet buys one plain write per viewer instead of a corked
-  // two-buffer writev: measured 2026-11-30, the stream bookkeeping of cork/uncork was ~13% of the edge's CPU.
-  const wire = Buffer.allocUnsafe(headerBytes + len);
+  let wire: Buffer;
+  // In place only for a whole buffer from allocFramable, once (its room then holds this header).
+  if (payload.byteOffset === HEADROOM && payload.buffer.byteLength === HEADROOM + len && withHeadroom.delete(payload.buffer)) {
+    wire = Buffer.from(payload.buffer, HEADROOM - headerBytes, headerBytes + len);
+  } else {
+    // One copy of the payload per packet buys one plain write per viewer instead of a corked
+    // two-buffer writev: measured 2026-11-30, the stream bookkeeping of cork/uncork was ~13% of the edge's CPU.
+    wire = Buffer.allocUnsafe(headerBytes + len);
+    payload.copy(wire, headerBytes);
+  }
   wire[0] = 0x80 | opcode; // FIN, no RSV bits: the edge never compresses video.
   if (len < 126) {
     wire[1] = len;
@@ -35,7 +57,6 @@ function frame(opcode: number, payload: Buffer): Frame {
     wire.writeUInt32BE(Math.floor(len / 2 ** 32), 2);
     wire.writeUInt32BE(len >>> 0, 6);
   }
-  payload.copy(wire, headerBytes);
   return { wire, size: wire.length, payloadBytes: len };
 }
 

@@ -17,6 +17,7 @@ import tls from 'node:tls';
 import { Redis } from 'ioredis';
 import { duplicate, isCluster, reconnectDelay, watchConnection, type RedisClient } from '../../shared/redis.js';
 import { encodeCommand, RespError, RespParser, type RespValue } from './resp.js';
+import { allocFramable } from './frame.js';
 import type { StreamEntry } from './stream-reader.js';
 
 export type XReadReply = [key: Buffer, entries: StreamEntry[]][];
@@ -75,7 +76,8 @@ export class ReadConnection extends EventEmitter implements ReadLink {
   private inFlight: Pending[] = [];
   /** Commands sent while the connection was down, sent once it is ready. */
   private offline: { command: string; pending: Pending }[] = [];
-  private readonly parser = new RespParser((reply) => this.onReply(reply));
+  // Packets (anything of a kilobyte or more) are read into buffers their frame can be built in without a copy.
+  private readonly parser = new RespParser((reply) => this.onReply(reply), allocFramable, 1024);
 
   constructor(private readonly opts: ReadConnectionOptions) {
     super();

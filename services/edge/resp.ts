@@ -2,8 +2,8 @@
  * RESP2, the Redis wire format, for the edge's stream reads: commands out,
  * replies in. Bulk strings come back as Buffers (video is binary); a reply
  * split across socket reads is resumed where it stopped, and a bulk string
- * that spans reads is copied once into its own buffer, so a 10 MB backlog
- * read costs one copy, not one per chunk.
+ * that spans reads (or is large) is copied once into its own buffer, so a
+ * 10 MB backlog read costs one copy, not one per chunk.
  */
 
 export type RespValue = Buffer | string | number | null | RespError | RespValue[];
@@ -39,7 +39,16 @@ export class RespParser {
   private crlfLeft = 0;
   private readonly open: OpenArray[] = [];
 
-  constructor(private readonly onReply: (reply: RespValue) => void) {}
+  /**
+   * `alloc` makes the buffer of a bulk string of `copyFrom` bytes or more (a
+   * video packet): such strings are always copied out of the socket's read,
+   * which then need not be kept alive by a packet held in a GOP cache.
+   */
+  constructor(
+    private readonly onReply: (reply: RespValue) => void,
+    private readonly alloc: (len: number) => Buffer = Buffer.allocUnsafe,
+    private readonly copyFrom = Infinity,
+  ) {}
 
   /** Forgets a half-read reply (the connection it came from is gone). */
   reset(): void {
@@ -73,11 +82,11 @@ export class RespParser {
           if (len < 0) {
             pos = next;
             this.emit(null);
-          } else if (next + len + 2 <= buf.length) {
+          } else if (len < this.copyFrom && next + len + 2 <= buf.length) {
             pos = next + len + 2;
             this.emit(buf.subarray(next, next + len));
           } else {
-            this.bulk = Buffer.allocUnsafe(len);
+            this.bulk = len < this.copyFrom ? Buffer.allocUnsafe(len) : this.alloc(len);
             this.bulkFilled = 0;
             this.crlfLeft = 2;
             pos = this.fillBulk(buf.subarray(next)) + next;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { encodeCommand, RespError, RespParser, type RespValue } from '../../services/edge/resp.js';
+import { allocFramable, binaryFrame } from '../../services/edge/frame.js';
 
 function parseChunks(chunks: Buffer[]): RespValue[] {
   const out: RespValue[] = [];
@@ -77,5 +78,31 @@ describe('RESP', () => {
   it('refuses bytes that are not RESP', () => {
     const parser = new RespParser(() => undefined);
     expect(() => parser.feed(Buffer.from('HTTP/1.1 200 OK\r\n'))).toThrow(/unexpected type/);
+  });
+});
+
+describe('packets read into framable buffers', () => {
+  it('copies large bulk strings into the allocator\'s buffers, whole or split, and frames them without another copy', () => {
+    const packet = Buffer.from(Array.from({ length: 20_000 }, (_, i) => (i * 31) & 0xff));
+    const bytes = Buffer.concat([Buffer.from('*2\r\n$1\r\np\r\n'), Buffer.from(`$${packet.length}\r\n`), packet, Buffer.from('\r\n')]);
+    for (const chunks of [[bytes], [bytes.subarray(0, 5000), bytes.subarray(5000)]]) {
+      const out: RespValue[] = [];
+      const parser = new RespParser((v) => out.push(v), allocFramable, 1024);
+      for (const c of chunks) parser.feed(c);
+      const [field, raw] = out[0] as Buffer[];
+      expect(field.toString()).toBe('p');
+      expect(raw.equals(packet)).toBe(true);
+      const f = binaryFrame(raw);
+      expect(f.wire.buffer).toBe(raw.buffer); // built in the room in front of the payload
+      expect([...f.wire.subarray(0, 4)]).toEqual([0x82, 126, packet.length >> 8, packet.length & 0xff]);
+      expect(f.wire.subarray(4).equals(packet)).toBe(true);
+      // Only once, and never for a slice of it: those are copied, the packet is left as it was.
+      const again = binaryFrame(raw);
+      const tail = binaryFrame(raw.subarray(44));
+      expect(again.wire.buffer).not.toBe(raw.buffer);
+      expect(tail.wire.buffer).not.toBe(raw.buffer);
+      expect(raw.equals(packet)).toBe(true);
+      expect(tail.wire.subarray(4).equals(packet.subarray(44))).toBe(true);
+    }
   });
 });

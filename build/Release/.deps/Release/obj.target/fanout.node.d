@@ -1,1 +1,0 @@
-cmd_Release/obj.target/fanout.node := g++ -o Release/obj.target/fanout.node -shared -pthread -rdynamic -m64  -Wl,-soname=fanout.node -Wl,--start-group Release/obj.target/fanout/native/fanout.o -Wl,--end-group 
