@@ -20,7 +20,7 @@ import { SocketIoEdge } from './baselines/socketio-edge.js';
 import { FloorEdge } from './baselines/floor-edge.js';
 import { NchanServer } from './baselines/nchan.js';
 
-export type EdgeKind = 'zmcast' | 'ref' | 'naive' | 'socketio' | 'floor' | 'nchan';
+export type EdgeKind = 'zmcast' | 'sockwrite' | 'ref' | 'naive' | 'socketio' | 'floor' | 'nchan';
 
 interface EdgeModules {
   EdgeServer: typeof EdgeServer;
@@ -49,15 +49,15 @@ let adminPort: number | null = null;
 let nginx: NchanServer | null = null;
 
 async function start(): Promise<number> {
-  if (kind === 'zmcast' || kind === 'ref') {
+  if (kind === 'zmcast' || kind === 'sockwrite' || kind === 'ref') {
     const z: EdgeModules = kind === 'ref' ? await refModules(process.env.ZMCAST_BENCH_REF ?? '') : { EdgeServer, loadConfig, createRedis, createAuthenticator };
     const config = z.loadConfig({ env: {}, overrides: {
       // Every bench viewer comes from 127.0.0.1: the per-address and per-user caps would cut the load.
       edge: {
         host: '127.0.0.1', port: 0, maxConnections: 1_000_000, maxConnectionsPerAddress: 1_000_000, maxConnectionsPerUser: 1_000_000,
         ...(process.env.ZMCAST_BENCH_COALESCE_MS ? { coalesceMs: Number(process.env.ZMCAST_BENCH_COALESCE_MS) } : {}),
-        // ZMCAST_BENCH_NATIVE_WRITES=0: the edge with one socket.write per viewer, to measure what the native writer buys.
-        ...(process.env.ZMCAST_BENCH_NATIVE_WRITES === '0' ? { nativeWrites: false } : {}),
+        // `sockwrite`: this edge with one socket.write per viewer, to measure what the native writer buys.
+        ...(kind === 'sockwrite' ? { nativeWrites: false } : {}),
       },
       auth: { mode: 'none' },
     } });

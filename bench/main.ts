@@ -11,7 +11,8 @@
  * at quick sizes, when none is named; --full for the bigger sweeps). Systems:
  * zmcast, nginx + nchan in Redis mode (installed with apt-get when missing),
  * the naive and Socket.IO baselines, and `floor` (bare socket writes, the
- * machine's limit for any Node edge). `--edges N` (or a list) runs each
+ * machine's limit for any Node edge; `sockwrite`, zmcast with one
+ * socket.write per viewer instead of its native writer). `--edges N` (or a list) runs each
  * fan-out point with N edge processes sharing the viewers; such a run goes to
  * fanout-edges.json so the single-edge table stays. `soak`, `pictures`, `montage` and `coalesce` run only when named (soak: 30 min
  * by default, and exits non-zero when its verdict fails). Results go to bench/results/*.json;
@@ -34,8 +35,8 @@ import { describeMachine } from './lib/proc.js';
 import { ensureNchan, nchanVersions } from './baselines/nchan.js';
 import type { BenchOptions } from './scenarios/options.js';
 
-/** The floor (bare writes), nchan (channel in the URL, no commands) and a reference build only take part in fan-out. */
-const inProtocolScenarios = (s: BenchOptions['systems'][number]) => s !== 'floor' && s !== 'nchan' && s !== 'ref';
+/** The floor (bare writes), nchan (channel in the URL, no commands), a reference build and sockwrite only take part in fan-out. */
+const inProtocolScenarios = (s: BenchOptions['systems'][number]) => s !== 'floor' && s !== 'nchan' && s !== 'ref' && s !== 'sockwrite';
 
 const SCENARIOS = ['fanout', 'first-frame', 'capture-density', 'idle', 'slow'] as const;
 /** Known, but run only when named. */

@@ -41,7 +41,7 @@ export async function fanout(o: BenchOptions): Promise<FanoutResults> {
         for (const edges of edgeCounts) {
           const p = await runLoadPoint({
             system, ...load, slowFraction: 0, size: o.size, gop: o.gop, fps: o.fps, seconds: o.seconds,
-            profileDir: o.profile && (system === 'zmcast' || system === 'ref') ? join(o.resultsDir, 'profiles') : undefined,
+            profileDir: o.profile && (system === 'zmcast' || system === 'sockwrite' || system === 'ref') ? join(o.resultsDir, 'profiles') : undefined,
             ...(perEdge ? { edges } : {}),
           }, o.log);
           if (o.repeat > 1) p.run = run + 1;

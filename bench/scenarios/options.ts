@@ -10,7 +10,7 @@ export interface BenchOptions {
   /** Viewer counts at which the baselines run beside zmcast. */
   baselineViewers: number[];
   /** Systems to measure: zmcast plus the baselines. */
-  systems: ('zmcast' | 'ref' | 'naive' | 'socketio' | 'floor' | 'nchan')[];
+  systems: ('zmcast' | 'sockwrite' | 'ref' | 'naive' | 'socketio' | 'floor' | 'nchan')[];
   /** Fan-out: times each load point runs, the systems interleaved (`--repeat`, default 1). */
   repeat: number;
   /** Connections for the idle scenario. */
