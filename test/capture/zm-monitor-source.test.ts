@@ -181,12 +181,12 @@ describe('capture in ZoneMinder mode', () => {
   it('opens an RTSP camera from Path with User/Pass, and asks for the transport its Method names', async () => {
     camera = await startRtspCamera({ gop: 10 });
     await zm.addMonitor({ id: 1, name: 'Door', path: camera.url, user: 'viewer', pass: 'p@ss', method: 'rtpUni', options: 'buffer_size=1024000', serverId: 1 });
-    await zm.addMonitor({ id: 2, name: 'Yard', path: camera.url, method: 'rtpRtsp', serverId: 1 });
     await follow({ name: 'cam-a' }, 500);
-
-    for (const id of [1, 2]) await until(async () => (await packets(id)) >= 10, 15_000, `RTSP packets of monitor ${id}`);
-    // Added once the others stream: GStreamer's test server (one shared media) has been seen to die when a
-    // refused multicast SETUP races the first UDP and TCP ones, which says nothing about capture.
+    await until(async () => (await packets(1)) >= 10, 15_000, 'RTSP packets of monitor 1');
+    // Each added once the others stream: GStreamer's test server (one shared media) has been seen to die when
+    // SETUPs race on it (a refused multicast one, or a TCP one beside the first UDP one), which says nothing about capture.
+    await zm.addMonitor({ id: 2, name: 'Yard', path: camera.url, method: 'rtpRtsp', serverId: 1 });
+    await until(async () => (await packets(2)) >= 10, 15_000, 'RTSP packets of monitor 2'); // found by the 500 ms poll
     await zm.addMonitor({ id: 3, name: 'Multicast', path: camera.url, method: 'rtpMulti', serverId: 1 });
     // This camera offers no multicast: the SETUP that asks for it is refused (461), so Method reached FFmpeg.
     await until(async () => (await readEvents(redis, 3)).some((e) => e.event === 'connection_failed'), 15_000, 'multicast refused');
