@@ -78,6 +78,7 @@ export class ReadConnection extends EventEmitter implements ReadLink {
   private offline: { command: string; pending: Pending }[] = [];
   // Packets (anything of a kilobyte or more) are read into buffers their frame can be built in without a copy.
   private readonly parser = new RespParser((reply) => this.onReply(reply), allocFramable, 1024);
+  private readonly readBuffer = Buffer.allocUnsafeSlow(256 * 1024);
 
   constructor(private readonly opts: ReadConnectionOptions) {
     super();
@@ -113,20 +114,30 @@ export class ReadConnection extends EventEmitter implements ReadLink {
 
   private connect(): void {
     const { host, port, path } = this.opts;
-    const socket = this.opts.tls
-      ? tls.connect({ ...this.opts.tls, host, port, servername: this.opts.tls.servername ?? host })
-      : path ? net.connect(path) : net.connect(port, host);
-    this.socket = socket;
-    socket.setNoDelay(true);
-    socket.setKeepAlive(true, 30_000);
-    socket.on(this.opts.tls ? 'secureConnect' : 'connect', () => this.handshake());
-    socket.on('data', (chunk: Buffer) => {
+    const feed = (chunk: Buffer) => {
       try {
         this.parser.feed(chunk);
       } catch (err) {
         socket.destroy(err as Error); // a reply we cannot parse: start over on a fresh connection
       }
-    });
+    };
+    // Plain sockets read every chunk into one buffer (the parser copies what it keeps): a read
+    // allocates nothing, where Node's default is a fresh 64 KiB buffer per read, garbage at once.
+    const onread = {
+      buffer: this.readBuffer,
+      callback: (n: number) => {
+        feed(this.readBuffer.subarray(0, n));
+        return true;
+      },
+    };
+    const socket = this.opts.tls
+      ? tls.connect({ ...this.opts.tls, host, port, servername: this.opts.tls.servername ?? host })
+      : path ? net.connect({ path, onread }) : net.connect({ port, host, onread });
+    this.socket = socket;
+    socket.setNoDelay(true);
+    socket.setKeepAlive(true, 30_000);
+    socket.on(this.opts.tls ? 'secureConnect' : 'connect', () => this.handshake());
+    if (this.opts.tls) socket.on('data', feed);
     socket.on('error', (err) => this.emit('error', err));
     socket.on('close', () => this.onClose(socket));
   }

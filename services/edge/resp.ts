@@ -2,8 +2,10 @@
  * RESP2, the Redis wire format, for the edge's stream reads: commands out,
  * replies in. Bulk strings come back as Buffers (video is binary); a reply
  * split across socket reads is resumed where it stopped, and a bulk string
- * that spans reads (or is large) is copied once into its own buffer, so a
- * 10 MB backlog read costs one copy, not one per chunk.
+ * that spans reads is copied once into its own buffer, so a 10 MB backlog
+ * read costs one copy, not one per chunk. The parser keeps no reference to
+ * a chunk it was fed (what it returns or holds is copied), so the caller may
+ * read every chunk into the same buffer.
  */
 
 export type RespValue = Buffer | string | number | null | RespError | RespValue[];
@@ -39,11 +41,7 @@ export class RespParser {
   private crlfLeft = 0;
   private readonly open: OpenArray[] = [];
 
-  /**
-   * `alloc` makes the buffer of a bulk string of `copyFrom` bytes or more (a
-   * video packet): such strings are always copied out of the socket's read,
-   * which then need not be kept alive by a packet held in a GOP cache.
-   */
+  /** `alloc` makes the buffer of a bulk string of `copyFrom` bytes or more (a video packet). */
   constructor(
     private readonly onReply: (reply: RespValue) => void,
     private readonly alloc: (len: number) => Buffer = Buffer.allocUnsafe,
@@ -71,7 +69,7 @@ export class RespParser {
     while (pos < buf.length) {
       const eol = buf.indexOf(CR, pos + 1);
       if (eol === -1 || eol + 1 >= buf.length) {
-        this.tail = buf.subarray(pos);
+        this.tail = Buffer.from(buf.subarray(pos));
         return;
       }
       const type = buf[pos];
@@ -84,7 +82,7 @@ export class RespParser {
             this.emit(null);
           } else if (len < this.copyFrom && next + len + 2 <= buf.length) {
             pos = next + len + 2;
-            this.emit(buf.subarray(next, next + len));
+            this.emit(Buffer.from(buf.subarray(next, next + len))); // small (ids, field names): Node's pool
           } else {
             this.bulk = len < this.copyFrom ? Buffer.allocUnsafe(len) : this.alloc(len);
             this.bulkFilled = 0;
