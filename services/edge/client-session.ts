@@ -113,6 +113,7 @@ export class ClientSession implements Outlet {
     if (this.closed) return;
     this.m.droppedClients.inc({ reason: metricReason });
     this.dispose();
+    flushFanoutBefore(this.socket); // a frame already taken for this socket goes before the close frame
     this.ws.close(code, reason);
     // The close frame waits behind what is already queued; a client that has
     // not read that far after the grace period loses the TCP connection.
