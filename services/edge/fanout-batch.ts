@@ -16,6 +16,7 @@
 import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
 import { logger } from '../../shared/log.js';
+import { edgeMetrics } from '../../shared/metrics.js';
 
 interface NativeFanout {
   writeAll(fds: Int32Array, data: Buffer, written: Int32Array): void;
@@ -96,9 +97,11 @@ export function endFanout(reopen = false): void {
   }
   for (let i = 0; i < n; i++) fds[i] = fdOf(sockets[i]);
   native!.writeAll(fds.subarray(0, n), data, written);
+  let leftovers = 0;
   for (let i = 0; i < n; i++) {
     const took = written[i];
     if (took === data.length) continue;
+    leftovers++;
     const socket = sockets[i];
     // Partly taken: the rest is queued as any write is. Refused (EAGAIN, an error Node will meet
     // and report itself, a socket closed meanwhile): the whole frame goes through Node.
@@ -107,6 +110,9 @@ export function endFanout(reopen = false): void {
   }
   sockets.length = 0;
   members.clear();
+  const m = edgeMetrics();
+  m.nativeWrites.inc(n);
+  if (leftovers > 0) m.nativeLeftovers.inc(leftovers);
 }
 
 /** A socket's descriptor never changes while it is open; reading it from the handle crosses into C++ (2.5 % of the edge at 20 × 50). */

@@ -8,6 +8,12 @@ import net from 'node:net';
 import { beginFanout, endFanout, flushFanoutBefore, takeForFanout, useNativeWrites } from '../../services/edge/fanout-batch.js';
 import { binaryFrame, writeFrames } from '../../services/edge/frame.js';
 import { until } from '../helpers/wait.js';
+import { registry } from '../../shared/metrics.js';
+
+async function counter(name: string): Promise<number> {
+  const metric = await registry.getSingleMetric(name)?.get();
+  return metric?.values[0]?.value ?? 0;
+}
 
 interface Pair {
   server: net.Socket;
@@ -78,6 +84,7 @@ describe('native fan-out writes', () => {
     const slow = await pair(false);
     const fast = await pair();
     const sent = packets(40, 500_000).map((p) => binaryFrame(p));
+    const [written0, leftovers0] = [await counter('zmcast_edge_native_writes_total'), await counter('zmcast_edge_native_write_leftovers_total')];
     let queuedSeen = 0;
     for (const f of sent) {
       beginFanout();
@@ -88,6 +95,9 @@ describe('native fan-out writes', () => {
     }
     // The kernel's buffers hold far less than 20 MB: Node has queued the rest, where the send budget sees it.
     expect(queuedSeen).toBeGreaterThan(1_000_000);
+    // Counted: the frames the writer took (until each socket had a queue, after which Node writes), and those it took in part.
+    expect(await counter('zmcast_edge_native_writes_total')).toBeGreaterThan(written0);
+    expect(await counter('zmcast_edge_native_write_leftovers_total')).toBeGreaterThan(leftovers0);
     slow.client.on('data', (d) => slow.received.push(d));
     slow.client.resume();
     const want = sent.reduce((n, f) => n + f.size, 0);

@@ -75,15 +75,17 @@ describe('montage sockets', () => {
     }
   });
 
-  it('write a single-monitor socket\'s frames at once, and coalesce nothing when coalescing is off', async () => {
+  it('write a single-monitor socket\'s frames at once (through the native writer), and coalesce nothing when coalescing is off', async () => {
     rig = await startEdge({ edge: { coalesceMs: 0 } });
     const cams = await cameras([21, 22], 2000);
     const single = await watch([21]);
     const montage = await watch([21, 22]);
     const before = await coalesced();
+    const nativeBefore = await metricValue('zmcast_edge_native_writes_total');
     for (let i = 0; i < 10; i++) await tick(cams);
     await until(() => single.packets.length === 10 && montage.packets.length === 20, 10_000, 'packets');
     expect(await coalesced()).toEqual(before);
+    expect(await metricValue('zmcast_edge_native_writes_total') - nativeBefore).toBeGreaterThanOrEqual(10);
     expect(sequencesOf(montage, 22)).toEqual(Array.from({ length: 10 }, (_, i) => i));
   });
 
