@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- [scenario…] [--seconds N] [--size BYTES] [--gop N] [--viewers 10,100,…]
+ * `npm run bench -- [scenario…] [--seconds N] [--warmup N] [--size BYTES] [--gop N] [--viewers 10,100,…]
  *                     [--baselines 100,500,…] [--systems zmcast,nchan,…] [--repeat N] [--edges 1,2] [--ref DIR]
  *                     [--idle N] [--profile] [--full]`
  * `npm run bench -- pictures` (cost per picture, monitors per worker core, snapshot latency beside ffmpeg per request)
@@ -52,6 +52,7 @@ async function main(argv: string[]): Promise<number> {
     allowPositionals: true,
     options: {
       seconds: { type: 'string' },
+      warmup: { type: 'string' },
       size: { type: 'string' },
       gop: { type: 'string' },
       fps: { type: 'string' },
@@ -83,6 +84,7 @@ async function main(argv: string[]): Promise<number> {
   const full = values.full ?? false;
   const o: BenchOptions = {
     seconds: Number(values.seconds ?? (full ? 20 : 8)),
+    warmup: Number(values.warmup ?? 1),
     size: Number(values.size ?? 20_000),
     fps: Number(values.fps ?? 25),
     gop: Number(values.gop ?? 50),

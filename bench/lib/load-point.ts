@@ -26,6 +26,8 @@ export interface LoadSpec {
   gop: number;
   fps: number;
   seconds: number;
+  /** Seconds of publishing before the window (default 1). */
+  warmupSeconds?: number;
   /** Load-generator processes; default by viewer count. */
   workers?: number;
   throttleBytesPerSecond?: number;
@@ -244,7 +246,7 @@ export async function runLoadPoint(spec: LoadSpec, log: (line: string) => void =
     await publisher.call('start');
     const noFirst = (await Promise.all(workers.map((w) => w.call<number>('waitFirstPacket', 15_000)))).reduce((a, b) => a + b, 0);
     if (noFirst > 0) errors.push(`${noFirst} viewers got no packet before the window`);
-    await sleep(1000);
+    await sleep((spec.warmupSeconds ?? 1) * 1000);
 
     // Open the window a few packets ahead, then sample as its first packet goes out.
     const fromSeq = (await publisher.call<number>('seq')) + 3;

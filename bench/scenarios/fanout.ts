@@ -40,7 +40,7 @@ export async function fanout(o: BenchOptions): Promise<FanoutResults> {
         if (system === 'floor' && load.monitors > 1) continue; // the floor is about socket writes, one stream is enough
         for (const edges of edgeCounts) {
           const p = await runLoadPoint({
-            system, ...load, slowFraction: 0, size: o.size, gop: o.gop, fps: o.fps, seconds: o.seconds,
+            system, ...load, slowFraction: 0, size: o.size, gop: o.gop, fps: o.fps, seconds: o.seconds, warmupSeconds: o.warmup,
             profileDir: o.profile && (system === 'zmcast' || system === 'sockwrite' || system === 'ref') ? join(o.resultsDir, 'profiles') : undefined,
             ...(perEdge ? { edges } : {}),
           }, o.log);

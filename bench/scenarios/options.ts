@@ -2,6 +2,8 @@
 export interface BenchOptions {
   /** Measured seconds per load point. */
   seconds: number;
+  /** Seconds of publishing before each window opens, so JIT warm-up and start-up GCs fall outside it (`--warmup`). */
+  warmup: number;
   size: number;
   fps: number;
   gop: number;

@@ -13,7 +13,7 @@ import type { AuthConfig } from '../config.js';
 import { logger } from '../log.js';
 import { authMetrics } from '../metrics.js';
 import { AnonymousPrincipal, type AuthBackend } from './backend.js';
-import { CheckPool, forClient } from './check-pool.js';
+import { CheckPool } from './check-pool.js';
 import { ConfigAuthenticator, mintToken } from './config-users.js';
 import { clientAddress, extractCredentials, TrustedProxies } from './credentials.js';
 import { AuthError, AuthErrorCode, fail, isAuthError } from './errors.js';
@@ -75,10 +75,10 @@ export class Authenticator {
     const passwords = pool && new PasswordVerifier({
       now,
       bcrypt: {
-        compare: async (plain, hash, pad) => {
+        compare: async (plain, hash, pad, client) => {
           g.inc();
           try {
-            return await pool.compare(plain, hash, pad);
+            return await pool.compare(plain, hash, pad, client);
           } finally {
             g.dec();
           }
@@ -93,7 +93,7 @@ export class Authenticator {
           backend = await ZmAuthenticator.start({
             db,
             passwords: passwords!,
-            findHash: (presented, prefixes, suffixes) => pool!.findHash(presented, prefixes, suffixes),
+            findHash: (presented, prefixes, suffixes, client) => pool!.findHash(presented, prefixes, suffixes, client),
             refreshMs: config.zmRefreshMs,
             trustRelayNone: config.trustRelayNone,
             timeZone: config.zmTimeZone || undefined,
@@ -169,7 +169,7 @@ export class Authenticator {
       // A token costs an HMAC and cannot be guessed: it is counted when it fails.
       if (GUESSABLE.has(method)) attempt = this.limiter.begin(address);
       else this.limiter.check(address);
-      const inner = await forClient(address, () => this.backend.authenticate(presented, address));
+      const inner = await this.backend.authenticate(presented, address);
       if (inner.expiresAt !== null && inner.expiresAt <= this.now()) throw fail.expired('credential valid window already over');
       attempt?.passed();
       this.m.attempts.inc({ method, result: 'ok' });

@@ -6,10 +6,14 @@
  * main thread either would stall video fan-out for every viewer. A bounded
  * queue sits in front: past it a login is refused as busy rather than queued
  * without end. The queue takes clients in turn (the address the check is
- * for, see `forClient`), so one address's burst of guesses does not make a
+ * for, passed with each check), so one address's burst of guesses does not make a
  * real login from elsewhere wait behind all of it.
+ *
+ * The address is passed with each check rather than kept in an
+ * AsyncLocalStorage: in Node 20 the first `run()` turns on promise hooks for
+ * the whole process, for good, and every promise and callback of video
+ * fan-out then paid for them (measured 2026-11-30, docs/performance.md).
  */
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { Worker } from 'node:worker_threads';
 import { createRequire } from 'node:module';
 import { AuthError, AuthErrorCode } from './errors.js';
@@ -71,14 +75,6 @@ export interface CheckPoolOptions {
   maxQueue?: number;
 }
 
-/** The client a check is done for; checks made outside `forClient` share one turn. */
-const client = new AsyncLocalStorage<string>();
-
-/** Runs `work` with its password checks queued as `address`'s. */
-export function forClient<T>(address: string, work: () => Promise<T>): Promise<T> {
-  return client.run(address, work);
-}
-
 export class CheckPool {
   private readonly idle: Worker[] = [];
   private readonly all = new Set<Worker>();
@@ -101,13 +97,14 @@ export class CheckPool {
     return this.waiting + this.running.size;
   }
 
-  compare(plain: string, hash: string, pad?: Padding): Promise<boolean> {
-    return this.submit({ kind: 'bcrypt', plain, hash, padHash: pad?.hash ?? '', padTimes: pad?.times ?? 0 });
+  /** `client`: the address the check is for (checks without one share a turn). */
+  compare(plain: string, hash: string, pad?: Padding, client = ''): Promise<boolean> {
+    return this.submit({ kind: 'bcrypt', plain, hash, padHash: pad?.hash ?? '', padTimes: pad?.times ?? 0 }, client);
   }
 
   /** HashFinder (shared/zoneminder/auth-hash.ts) in a worker. */
-  findHash(presented: string, prefixes: readonly string[], suffixes: readonly string[]): Promise<[number, number] | null> {
-    return this.submit({ kind: 'hash', presented, prefixes, suffixes });
+  findHash(presented: string, prefixes: readonly string[], suffixes: readonly string[], client = ''): Promise<[number, number] | null> {
+    return this.submit({ kind: 'hash', presented, prefixes, suffixes }, client);
   }
 
   async close(): Promise<void> {
@@ -120,13 +117,12 @@ export class CheckPool {
     this.idle.length = 0;
   }
 
-  private submit<T>(work: Work): Promise<T> {
+  private submit<T>(work: Work, key: string): Promise<T> {
     if (this.closed) return Promise.reject(new Error('check pool closed'));
     if (this.waiting >= this.maxQueue && this.idle.length === 0 && this.all.size >= this.size) {
       return Promise.reject(new AuthError(AuthErrorCode.Busy, 'Too many logins in progress; try again', 'check queue full'));
     }
     return new Promise<T>((resolve, reject) => {
-      const key = client.getStore() ?? '';
       const jobs = this.queues.get(key);
       const job = { id: this.nextId++, work, resolve: resolve as (result: unknown) => void, reject };
       if (jobs) jobs.push(job);

@@ -70,7 +70,7 @@ export class ConfigAuthenticator implements AuthBackend {
 
   async close(): Promise<void> {}
 
-  async authenticate(p: PresentedCredentials): Promise<Principal> {
+  async authenticate(p: PresentedCredentials, clientAddress = ''): Promise<Principal> {
     if (p.token !== undefined) {
       // Answered like any bad token: how this edge is set up is for its log and admin /readyz.
       const secret = this.tokenSecret;
@@ -88,10 +88,10 @@ export class ConfigAuthenticator implements AuthBackend {
     if (p.user !== undefined && p.password !== undefined) {
       const u = this.users.get(p.user);
       if (!u || u.password === undefined) {
-        await this.o.passwords.verifyAbsent(p.password);
+        await this.o.passwords.verifyAbsent(p.password, clientAddress);
         throw fail.invalid(u ? 'user has no password (tokens only)' : 'no such user');
       }
-      const check = await this.o.passwords.verify(p.password, u.password);
+      const check = await this.o.passwords.verify(p.password, u.password, clientAddress);
       if (!check.ok) throw fail.invalid('wrong password');
       if (!u.enabled) throw fail.disabled();
       return new ConfigPrincipal(this, u, 'password', null, null);

@@ -47,9 +47,12 @@ export function constantTimeEqual(a: string, b: string): boolean {
   return timingSafeEqual(hx, hy) && x.length === y.length;
 }
 
-/** A bcrypt comparison, normally a `CheckPool` (worker threads); `pad` is work added when it fails. */
+/**
+ * A bcrypt comparison, normally a `CheckPool` (worker threads); `pad` is work
+ * added when it fails, `client` the address it is for (the pool takes clients in turn).
+ */
 export interface BcryptCompare {
-  compare(plain: string, hash: string, pad?: Padding): Promise<boolean>;
+  compare(plain: string, hash: string, pad?: Padding, client?: string): Promise<boolean>;
 }
 
 /** ZoneMinder's cost (PHP password_hash's default before PHP 8.4): the least a failed check costs. */
@@ -108,13 +111,13 @@ export class PasswordVerifier {
     this.cost = Math.min(cost, MAX_EXPECTED_COST);
   }
 
-  async verify(plain: string, stored: string): Promise<PasswordCheck> {
+  async verify(plain: string, stored: string, client = ''): Promise<PasswordCheck> {
     const format = passwordFormat(stored);
     let ok: boolean;
     switch (format) {
       case 'zm_migration':
       case 'too_short':
-        await this.verifyAbsent(plain);
+        await this.verifyAbsent(plain, client);
         return { ok: false, format, reason: 'unsupported_format' };
       case 'mysql':
         ok = constantTimeEqual(mysqlPasswordHash(plain), stored.toUpperCase());
@@ -123,20 +126,20 @@ export class PasswordVerifier {
         ok = constantTimeEqual(plain, stored);
         break;
       case 'bcrypt':
-        return (await this.bcrypt(plain, stored)) ? { ok: true, format } : { ok: false, format, reason: 'mismatch' };
+        return (await this.bcrypt(plain, stored, client)) ? { ok: true, format } : { ok: false, format, reason: 'mismatch' };
     }
     if (ok) return { ok, format };
     // Failing fast would tell these users from unknown ones.
-    await this.verifyAbsent(plain);
+    await this.verifyAbsent(plain, client);
     return { ok: false, format, reason: 'mismatch' };
   }
 
   /** For a user that does not exist (or has no password): the work of a failed check at the expected cost. */
-  async verifyAbsent(plain: string): Promise<void> {
-    await this.opts.bcrypt.compare(plain, dummyHash(this.cost));
+  async verifyAbsent(plain: string, client = ''): Promise<void> {
+    await this.opts.bcrypt.compare(plain, dummyHash(this.cost), undefined, client);
   }
 
-  private async bcrypt(plain: string, stored: string): Promise<boolean> {
+  private async bcrypt(plain: string, stored: string, client: string): Promise<boolean> {
     const id = createHmac('sha256', this.key).update(stored).update('\0').update(plain, 'utf8').digest('base64');
     const now = this.now();
     const until = this.recent.get(id);
@@ -145,7 +148,7 @@ export class PasswordVerifier {
     // A hash dearer than any seen so far (added since the last look at the users) raises the bar at once.
     if (cost > this.cost) this.cost = Math.min(cost, MAX_EXPECTED_COST);
     const pad = cost < this.cost ? { hash: dummyHash(cost), times: 2 ** (this.cost - cost) - 1 } : undefined;
-    const ok = await this.opts.bcrypt.compare(plain, stored, pad);
+    const ok = await this.opts.bcrypt.compare(plain, stored, pad, client);
     if (ok && this.cacheMs > 0) {
       if (this.recent.size >= this.cacheSize) {
         for (const [k, t] of this.recent) if (t <= now) this.recent.delete(k);

@@ -102,7 +102,7 @@ export class ZmAuthenticator implements AuthBackend {
     if (p.token !== undefined) return this.byToken(p.token, o);
     if (o.relay === 'none' && this.o.trustRelayNone && p.user !== undefined) return this.byTrustedUser(p.user, o);
     if (p.authHash !== undefined) return this.byHash(p.authHash, p.user, clientAddress, o);
-    if (p.user !== undefined && p.password !== undefined) return this.byPassword(p.user, p.password, o);
+    if (p.user !== undefined && p.password !== undefined) return this.byPassword(p.user, p.password, clientAddress, o);
     if (p.user !== undefined) {
       throw new AuthError(AuthErrorCode.UnsupportedCredentials, 'A password, auth hash or token is required', o.relay === 'none' ? 'relay none, bare user not trusted' : 'bare user');
     }
@@ -152,20 +152,20 @@ export class ZmAuthenticator implements AuthBackend {
       ttlHours: o.hashTtl,
       now: this.o.now(),
       timeZone: this.o.timeZone,
-    }, this.o.findHash);
+    }, (presented, prefixes, suffixes) => this.o.findHash(presented, prefixes, suffixes, clientAddress));
     if (!match) throw fail.invalid('auth hash matches no enabled user within the TTL window');
     const user = match.candidate;
     return this.principal(user, 'auth_hash', match.expiresAt, { storedPassword: user.password, secret });
   }
 
-  private async byPassword(name: string, password: string, o: ZmOptions): Promise<Principal> {
+  private async byPassword(name: string, password: string, clientAddress: string, o: ZmOptions): Promise<Principal> {
     const users = await this.read(() => this.o.db.usersByName(name, o.caseInsensitiveUsernames));
     if (users.length !== 1) {
-      await this.o.passwords.verifyAbsent(password);
+      await this.o.passwords.verifyAbsent(password, clientAddress);
       throw fail.invalid(users.length ? 'user name is ambiguous' : 'no such user');
     }
     const user = users[0];
-    const check = await this.o.passwords.verify(password, user.password);
+    const check = await this.o.passwords.verify(password, user.password, clientAddress);
     if (!check.ok) {
       if (check.format === 'zm_migration') {
         throw new AuthError(

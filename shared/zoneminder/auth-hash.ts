@@ -112,8 +112,9 @@ export interface HashCheckOptions {
  * to `presented`, trying each candidate's hours in order, or null. The check
  * pool runs the same loop in a worker thread (check-pool.ts) when the work is
  * large: a hash without a user name is tried against every enabled user.
+ * `client` is the address the check is for (the pool takes clients in turn).
  */
-export type HashFinder = (presented: string, prefixes: readonly string[], suffixes: readonly string[]) => Promise<[number, number] | null>;
+export type HashFinder = (presented: string, prefixes: readonly string[], suffixes: readonly string[], client?: string) => Promise<[number, number] | null>;
 
 /** MD5s beyond which a check leaves the event loop: about a millisecond of work. */
 const INLINE_HASHES = 1000;

@@ -1,5 +1,6 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type { IncomingMessage } from 'node:http';
-import { afterEach, beforeAll, afterAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, afterAll, describe, expect, it, vi } from 'vitest';
 import { createAuthenticator, type Authenticator } from '../../shared/auth/authenticator.js';
 import { hashPassword, mintToken } from '../../shared/auth/config-users.js';
 import { ConfigError, loadConfig, type AuthConfig, type AuthUserSpec } from '../../shared/config.js';
@@ -39,6 +40,21 @@ describe('config mode', () => {
     expect(p).toMatchObject({ user: 'alice', method: 'password', expiresAt: null });
     expect([1, 2, 3].map((m) => p.canView(m))).toEqual([true, true, false]);
     expect((await login(a, '/ws?user=wall&pass=wall-pw')).canView(999)).toBe(true);
+  });
+
+  it('checks passwords without an AsyncLocalStorage, which would turn on promise hooks for the whole edge for good', async () => {
+    const run = vi.spyOn(AsyncLocalStorage.prototype, 'run');
+    const enterWith = vi.spyOn(AsyncLocalStorage.prototype, 'enterWith');
+    try {
+      const a = await start();
+      await login(a, '/ws?user=alice&pass=alice-pw');
+      expect((await authErrorFrom(login(a, '/ws?user=alice&pass=wrong'))).code).toBe('invalid_credentials');
+      expect(run).not.toHaveBeenCalled();
+      expect(enterWith).not.toHaveBeenCalled();
+    } finally {
+      run.mockRestore();
+      enterWith.mockRestore();
+    }
   });
 
   it('accepts tokens from mintToken (what `zmcast token` prints) until they expire', async () => {
