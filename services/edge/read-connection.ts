@@ -18,6 +18,7 @@ import { Redis } from 'ioredis';
 import { duplicate, isCluster, reconnectDelay, watchConnection, type RedisClient } from '../../shared/redis.js';
 import { encodeCommand, RespError, RespParser, type RespValue } from './resp.js';
 import { allocFramable } from './frame.js';
+import { writeNow } from './fanout-batch.js';
 import type { StreamEntry } from './stream-reader.js';
 
 export type XReadReply = [key: Buffer, entries: StreamEntry[]][];
@@ -172,7 +173,7 @@ export class ReadConnection extends EventEmitter implements ReadLink {
 
   private send(command: string, pending: Pending): void {
     this.inFlight.push(pending);
-    this.socket!.write(command);
+    writeNow(this.socket!, Buffer.from(command));
   }
 
   private onReply(reply: RespValue): void {

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import net from 'node:net';
-import { beginFanout, endFanout, flushFanoutBefore, takeForFanout, useNativeWrites } from '../../services/edge/fanout-batch.js';
+import { beginFanout, endFanout, flushFanoutBefore, takeForFanout, useNativeWrites, writeNow } from '../../services/edge/fanout-batch.js';
 import { binaryFrame, writeFrames } from '../../services/edge/frame.js';
 import { until } from '../helpers/wait.js';
 import { registry } from '../../shared/metrics.js';
@@ -105,6 +105,30 @@ describe('native fan-out writes', () => {
     for (const v of [slow, fast]) expect(Buffer.concat(v.received).equals(Buffer.concat(sent.map((f) => f.wire)))).toBe(true);
     slow.client.destroy();
     fast.client.destroy();
+  });
+
+  it('write one buffer at once with writeNow, after a frame of the open batch for that socket, and behind what Node has queued', async () => {
+    useNativeWrites(true);
+    const a = await pair();
+    const f = binaryFrame(Buffer.alloc(3000, 9));
+    beginFanout();
+    writeFrames(a.server, [f]);
+    writeNow(a.server, Buffer.from('after the frame'));
+    endFanout();
+    const full = await pair(false);
+    const big = Buffer.alloc(8_000_000, 1);
+    full.server.write(big); // more than the kernel holds: Node queues the rest
+    expect(full.server.writableLength).toBeGreaterThan(0);
+    writeNow(full.server, Buffer.from('behind the queue'));
+    full.client.on('data', (d) => full.received.push(d));
+    full.client.resume();
+    const want = (p: Pair, n: number) => () => p.received.reduce((k, b) => k + b.length, 0) === n;
+    await until(want(a, f.size + 15), 2000, 'the frame, then the write');
+    await until(want(full, big.length + 16), 10_000, 'the queue, then the write');
+    expect(Buffer.concat(a.received).equals(Buffer.concat([f.wire, Buffer.from('after the frame')]))).toBe(true);
+    expect(Buffer.concat(full.received).subarray(big.length).toString()).toBe('behind the queue');
+    a.client.destroy();
+    full.client.destroy();
   });
 
   it('are not used for a socket closed before the batch is written, nor when turned off', async () => {
