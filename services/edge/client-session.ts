@@ -104,6 +104,10 @@ export class ClientSession implements Outlet {
     this.writer.write(frames);
   }
 
+  directSocket(): Socket | null {
+    return !this.closed && this.writer.direct ? this.socket : null;
+  }
+
   /** True once the client has taken what it was sent; false if it is closed first. */
   async writable(): Promise<boolean> {
     return !this.closed && (await this.budget.writable()) && !this.closed;

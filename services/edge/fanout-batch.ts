@@ -63,12 +63,14 @@ let fds = new Int32Array(64);
 let written = new Int32Array(64);
 
 /** What the batch keeps per socket, found with one lookup per frame. */
-interface Target {
+export interface Target {
   socket: Socket;
   /** -1: never batched (TLS, or no descriptor). */
   fd: number;
   /** The batch it was last taken into. */
   batch: number;
+  /** False while the socket's frames are held to share writes (a montage, socket-writer.ts): no lane for it. */
+  direct: boolean;
 }
 
 /** A socket's descriptor never changes while it is open; reading it from the handle crosses into C++ (2.5 % of the edge at 20 × 50). */
@@ -79,7 +81,7 @@ function targetOf(socket: Socket): Target {
   if (t === undefined) {
     const handleFd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
     const plain = !(socket as { encrypted?: boolean }).encrypted && typeof handleFd === 'number';
-    t = { socket, fd: plain ? handleFd : -1, batch: 0 };
+    t = { socket, fd: plain ? handleFd : -1, batch: 0, direct: true };
     targets.set(socket, t);
   }
   return t;
@@ -104,6 +106,45 @@ export function takeForFanout(socket: Socket, frame: Buffer): boolean {
   t.batch = batchNo;
   batch.push(t);
   return true;
+}
+
+/** Says whether `socket`'s frames are written at once (true) or held to share a write (a montage). */
+export function setDirect(socket: Socket, direct: boolean): void {
+  targetOf(socket).direct = direct;
+}
+
+/** The record a channel's fast lane keeps for `socket`; null when its frames cannot be batched. */
+export function laneTarget(socket: Socket): Target | null {
+  const t = targetOf(socket);
+  return native !== null && t.fd >= 0 && t.direct ? t : null;
+}
+
+/**
+ * Takes `frame` for every rider of a channel's fast lane in one loop, with
+ * the checks takeForFanout makes and nothing else; riders it cannot take now
+ * (something queued, destroyed, held for a montage) go to `refused`, for the
+ * channel to deliver the usual way. Returns how many it took.
+ */
+export function takeLane<R extends { target: Target }>(riders: readonly R[], frame: Buffer, refused: R[]): number {
+  if (!open || (wire !== null && wire !== frame)) {
+    for (const r of riders) refused.push(r);
+    return 0;
+  }
+  if (wire === null) batchNo++;
+  wire = frame;
+  let taken = 0;
+  for (let i = 0; i < riders.length; i++) {
+    const t = riders[i].target;
+    const s = t.socket;
+    if (!t.direct || s.writableLength > 0 || s.destroyed) {
+      refused.push(riders[i]);
+      continue;
+    }
+    t.batch = batchNo;
+    batch.push(t);
+    taken++;
+  }
+  return taken;
 }
 
 const one = new Int32Array(1);

@@ -14,6 +14,7 @@
 import type { Socket } from 'node:net';
 import { edgeMetrics } from '../../shared/metrics.js';
 import { writeFrames, type Frame } from './frame.js';
+import { setDirect } from './fanout-batch.js';
 
 export interface CoalesceLimits {
   /** Longest a montage socket's frame waits to share a write; 0 writes every frame at once. */
@@ -31,8 +32,7 @@ function flushAll(): void {
 }
 
 export class SocketWriter {
-  /** Video subscriptions on this socket: coalescing is for montages only. */
-  videoStreams = 0;
+  private streams = 0;
   private held: Frame[] = [];
   private heldBytes = 0;
   private readonly m = edgeMetrics();
@@ -42,13 +42,29 @@ export class SocketWriter {
     private readonly limits: CoalesceLimits,
   ) {}
 
+  /** Video subscriptions on this socket: coalescing is for montages only. */
+  get videoStreams(): number {
+    return this.streams;
+  }
+
+  set videoStreams(n: number) {
+    this.streams = n;
+    if (this.direct) this.flush(); // what a montage held goes before any frame written at once
+    setDirect(this.socket, this.direct);
+  }
+
+  /** Frames go to the socket as they come (not a coalescing montage). */
+  get direct(): boolean {
+    return this.limits.coalesceMs <= 0 || this.streams < 2;
+  }
+
   /** Bytes held for the next write, not yet given to the socket. */
   get pendingBytes(): number {
     return this.heldBytes;
   }
 
   write(frames: readonly Frame[]): void {
-    if (this.limits.coalesceMs <= 0 || this.videoStreams < 2) {
+    if (this.direct) {
       if (this.held.length > 0) this.flush(); // coalescing just ended: what is held goes first
       writeFrames(this.socket, frames);
       return;

@@ -6,6 +6,7 @@
  * viewers never wait. A `keyframes_only` subscription gets keyframes alone
  * (each decodable with the codec config sent first), for very large grids.
  */
+import type { Socket } from 'node:net';
 import { configToJson, type CodecConfig } from '../../shared/codec.js';
 import type { CodecReply, DropReason, DroppedReply, Quality, RequestId } from '../../shared/protocol.js';
 import { edgeMetrics } from '../../shared/metrics.js';
@@ -23,6 +24,8 @@ export interface Outlet {
   sendJson(message: object): void;
   /** Writes pre-built frames; the caller has checked the budget. */
   writeFrames(frames: readonly Frame[]): void;
+  /** The socket, while frames go to it as they come (open, not a coalescing montage); else null. */
+  directSocket(): Socket | null;
 }
 
 export class VideoSubscription implements VideoSubscriber {
@@ -91,6 +94,16 @@ export class VideoSubscription implements VideoSubscriber {
       this.m.firstFrame.observe((performance.now() - this.subscribedAt) / 1000);
     }
     return frames.length === 1 ? frames[0].size : frames[0].size + frames[1].size;
+  }
+
+  /**
+   * The socket the channel may write this subscription's next packets to
+   * itself (its fast lane): while it is in step (not waiting for a keyframe,
+   * not skipping, every packet wanted) and frames go straight to the socket.
+   */
+  laneSocket(): Socket | null {
+    if (this.waitingForKeyframe || this.skipping || this.keyframesOnly || this.outlet.format !== 'zmcast') return null;
+    return this.outlet.directSocket();
   }
 
   private skip(): void {
