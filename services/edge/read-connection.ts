@@ -87,12 +87,13 @@ export class ReadConnection extends EventEmitter implements ReadLink {
     this.connect();
   }
 
-  async clientId(): Promise<number> {
-    return (await this.call(['CLIENT', 'ID'])) as number;
+  clientId(): Promise<number> {
+    return this.call(['CLIENT', 'ID']) as Promise<number>;
   }
 
-  async xread(count: number, blockMs: number, keys: readonly string[], ids: readonly string[]): Promise<XReadReply | null> {
-    return (await this.call(['XREAD', 'COUNT', count, 'BLOCK', blockMs, 'STREAMS', ...keys, ...ids])) as XReadReply | null;
+  // Not async: the reply's promise is handed on as it is, one promise and one microtask per packet fewer.
+  xread(count: number, blockMs: number, keys: readonly string[], ids: readonly string[]): Promise<XReadReply | null> {
+    return this.call(['XREAD', 'COUNT', count, 'BLOCK', blockMs, 'STREAMS', ...keys, ...ids]) as Promise<XReadReply | null>;
   }
 
   disconnect(): void {
