@@ -88,8 +88,17 @@ describe('derived picture streams', () => {
     const client = rig.client();
     // Same size at two rates: both share the monitor's decoder and the worker's encoder.
     const spec = parsePictureSpec({ format: 'jpeg', width: 160 });
-    const [key, slower] = [await client.want(2, spec, 10), await client.want(2, spec, 4)];
-    await until(async () => (await rig.redis.xlen(key)) >= 3 && (await rig.redis.xlen(slower)) >= 3, 20_000, 'pictures of both streams');
+    const wantBoth = async () => [await client.want(2, spec, 10), await client.want(2, spec, 4)];
+    const [key, slower] = await wantBoth();
+    // Renewed as an edge does while anyone subscribes: a worker's cold start on a busy machine can outlast one want().
+    const renew = setInterval(() => {
+      wantBoth().catch((err: PictureError) => expect.fail(`want() failed: ${err.message}`));
+    }, 1000);
+    try {
+      await until(async () => (await rig.redis.xlen(key)) >= 3 && (await rig.redis.xlen(slower)) >= 3, 20_000, 'pictures of both streams');
+    } finally {
+      clearInterval(renew);
+    }
     await until(async () => {
       const [newest] = (await rig.redis.xrevrange(key, '+', '-', 'COUNT', 1)) as [string, string[]][];
       const now = Number((await rig.redis.time())[0]) * 1000;
