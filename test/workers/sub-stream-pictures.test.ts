@@ -70,11 +70,14 @@ describe('pictures of a monitor with a sub-stream', () => {
     const client = rig.client();
     const spec = parsePictureSpec({ format: 'jpeg', width: 160 });
     const key = await client.want(2, spec, 2);
-
+    // Renewed as an edge does while anyone subscribes: one want() can lapse during a worker's cold start.
+    const renew = setInterval(() => {
+      client.want(2, spec, 2).catch((err: PictureError) => expect.fail(`want() failed: ${err.message}`));
+    }, 1000);
     const first = await until(async () => {
       const [entry] = (await rig.redis.xrangeBuffer(key, '-', '+', 'COUNT', 1)) as [Buffer, Buffer[]][];
       return entry && decodePicture(entry[1][1]);
-    }, 20_000, 'a derived picture');
+    }, 20_000, 'a derived picture').finally(() => clearInterval(renew));
 
     expect(first).toMatchObject({ quality: 'sub', width: 160, height: 90 });
     expect(await made('derived', 'sub')).toBeGreaterThanOrEqual(1);
