@@ -29,6 +29,8 @@ export interface StreamFollower {
 
 interface Tracked extends StreamFollower {
   lastId: string;
+  /** The id the read in flight asked to read after: while lastId is still it, every entry of the reply is new. */
+  askedAfter?: string;
 }
 
 /** A blocked read that has not answered this long after its block time is overdue: Redis is stuck. */
@@ -134,7 +136,10 @@ export class StreamReader {
         if (this.lostAt !== null) await this.resumeAll();
         if (this.opts.unblock && this.clientId === null) this.clientId = await this.conn.clientId();
         const keys = [...this.streams.keys()];
-        const ids = keys.map((k) => this.streams.get(k)!.lastId);
+        const ids = keys.map((k) => {
+          const tracked = this.streams.get(k)!;
+          return (tracked.askedAfter = tracked.lastId);
+        });
         this.blockedVersion = this.version;
         this.lastAnswer = Date.now();
         reply = await this.conn.xread(this.opts.count, this.opts.blockMs, keys, ids);
@@ -156,8 +161,10 @@ export class StreamReader {
     for (const [keyBuf, entries] of reply) {
       const tracked = this.streams.get(keyBuf.toString());
       if (!tracked || entries.length === 0) continue;
-      // A stream re-added during this read may already be past some of these (entries come in id order).
-      const fresh = compareIds(entries[0][0].toString(), tracked.lastId) > 0 ? entries : entries.filter((e) => compareIds(e[0].toString(), tracked.lastId) > 0);
+      // A stream re-added or resumed during this read may already be past some of these (entries come in id order).
+      const fresh = tracked.askedAfter === tracked.lastId || compareIds(entries[0][0].toString(), tracked.lastId) > 0
+        ? entries
+        : entries.filter((e) => compareIds(e[0].toString(), tracked.lastId) > 0);
       if (fresh.length === 0) continue;
       tracked.lastId = fresh[fresh.length - 1][0].toString();
       try {
