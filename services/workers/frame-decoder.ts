@@ -93,15 +93,14 @@ export class FrameDecoder {
     let produced = false;
     // receiveFrame unrefs its target first: decode into scratch, keep the newest.
     while ((await this.ctx.receiveFrame(this.scratch)) >= 0) {
+      // The scaler's filter graph wants a time base and aspect on its input; raw packets carry neither.
+      // Set before the frame becomes the newest: takeLatest() may run while the next receiveFrame is awaited.
+      this.scratch.timeBase = MICROSECONDS;
+      if (this.scratch.sampleAspectRatio.num === 0) this.scratch.sampleAspectRatio = SQUARE;
       [this.newest, this.scratch] = [this.scratch, this.newest];
+      this.newestInfo = info;
       this.scratch.unref();
       produced = true;
-    }
-    if (produced) {
-      // The scaler's filter graph wants a time base and aspect on its input; raw packets carry neither.
-      this.newest.timeBase = MICROSECONDS;
-      if (this.newest.sampleAspectRatio.num === 0) this.newest.sampleAspectRatio = SQUARE;
-      this.newestInfo = info;
     }
     return produced;
   }

@@ -9,6 +9,7 @@ import { AV_PIX_FMT_RGBA, AV_PIX_FMT_YUV420P, Frame, Scaler, SoftwareScaleContex
 import { contentTypeOf, type Picture } from '../../shared/pictures/picture.js';
 import { DEFAULT_QUALITY, outputSize, type PictureSpec } from '../../shared/pictures/picture-spec.js';
 import { workerMetrics } from '../../shared/metrics.js';
+import { logger } from '../../shared/log.js';
 import type { Quality } from '../../shared/redis-keys.js';
 import type { DecodedFrame } from './frame-decoder.js';
 
@@ -17,6 +18,8 @@ interface RawTarget {
   frame: Frame;
   key: string;
 }
+
+const log = logger('picture-encoder');
 
 export class PictureEncoder {
   /**
@@ -46,7 +49,14 @@ export class PictureEncoder {
     let lineSizes: number[] = [];
     if (spec.format === 'jpeg') {
       const resize = size.width === frame.width && size.height === frame.height ? undefined : size;
-      data = await this.scalerFor(frame).toJpeg(frame, { resize, quality: spec.quality ?? DEFAULT_QUALITY });
+      const scaler = this.scalerFor(frame);
+      try {
+        data = await scaler.toJpeg(frame, { resize, quality: spec.quality ?? DEFAULT_QUALITY });
+      } catch (err) {
+        // node-av keeps a graph that failed to initialise and fails every later frame with it: start afresh.
+        this.dropScaler(frame, scaler);
+        throw err;
+      }
     } else if (spec.format === 'yuv420p' && frame.format === AV_PIX_FMT_YUV420P && size.width === frame.width && size.height === frame.height) {
       ({ data, lineSizes } = planes(frame, size.height));
     } else {
@@ -80,6 +90,13 @@ export class PictureEncoder {
       this.scalers.set(key, scaler);
     }
     return scaler;
+  }
+
+  private dropScaler(frame: Frame, scaler: Scaler): void {
+    const key = `${frame.width}x${frame.height}`;
+    if (this.scalers.get(key) === scaler) this.scalers.delete(key);
+    scaler.close();
+    log.warn('JPEG encoding failed; its scaler is rebuilt for the next picture', { size: key });
   }
 
   private rawTarget(src: Frame, size: { width: number; height: number }, format: AVPixelFormat): RawTarget {

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { parsePictureSpec, PictureError } from '../../shared/pictures/picture-spec.js';
+import { parsePictureSpec } from '../../shared/pictures/picture-spec.js';
 import { decodePicture } from '../../shared/pictures/picture.js';
 import { WORKER_NODES_KEY } from '../../shared/redis-keys.js';
 import { metricValue } from '../helpers/metrics.js';
@@ -54,9 +54,7 @@ describe('derived picture streams', () => {
     const spec = parsePictureSpec({ format: 'jpeg', width: 160 });
     const key = await client.want(1, spec, 5);
     // As an edge does while anyone subscribes.
-    const renew = setInterval(() => {
-      client.want(1, spec, 5).catch((err: PictureError) => expect.fail(`want() failed: ${err.message}`));
-    }, 1000);
+    const renew = rig.keepWanting(() => client.want(1, spec, 5));
     const stream = follow(rig.redis, key);
     try {
       await until(() => stream.seen.length >= 5, 20_000, 'pictures from worker A');
@@ -76,8 +74,8 @@ describe('derived picture streams', () => {
       expect(firstAfter.at - killedAt).toBeLessThan(10_000);
       expect(b.logs().some((l) => l.msg === 'derived stream started')).toBe(true);
     } finally {
-      clearInterval(renew);
       await stream.stop();
+      await renew.stop();
     }
   });
 
@@ -91,14 +89,9 @@ describe('derived picture streams', () => {
     const wantBoth = async () => [await client.want(2, spec, 10), await client.want(2, spec, 4)];
     const [key, slower] = await wantBoth();
     // Renewed as an edge does while anyone subscribes: a worker's cold start on a busy machine can outlast one want().
-    const renew = setInterval(() => {
-      wantBoth().catch((err: PictureError) => expect.fail(`want() failed: ${err.message}`));
-    }, 1000);
-    try {
-      await until(async () => (await rig.redis.xlen(key)) >= 3 && (await rig.redis.xlen(slower)) >= 3, 20_000, 'pictures of both streams');
-    } finally {
-      clearInterval(renew);
-    }
+    const renew = rig.keepWanting(wantBoth);
+    await until(async () => (await rig.redis.xlen(key)) >= 3 && (await rig.redis.xlen(slower)) >= 3, 20_000, 'pictures of both streams');
+    await renew.stop();
     await until(async () => {
       const [newest] = (await rig.redis.xrevrange(key, '+', '-', 'COUNT', 1)) as [string, string[]][];
       const now = Number((await rig.redis.time())[0]) * 1000;
@@ -114,14 +107,9 @@ describe('derived picture streams', () => {
     const spec = parsePictureSpec({ format: 'jpeg', width: 160 });
     const [keyframes, full] = [await metricValue('zmcast_worker_decoded_frames_total', { mode: 'keyframe' }), await metricValue('zmcast_worker_decoded_frames_total', { mode: 'full' })];
     const key = await client.want(3, spec, 1);
-    const renew = setInterval(() => {
-      client.want(3, spec, 1).catch((err: PictureError) => expect.fail(`want() failed: ${err.message}`));
-    }, 1000);
-    try {
-      await until(async () => (await rig.redis.xlen(key)) >= 3, 20_000, 'three pictures');
-    } finally {
-      clearInterval(renew);
-    }
+    const renew = rig.keepWanting(() => client.want(3, spec, 1));
+    await until(async () => (await rig.redis.xlen(key)) >= 3, 20_000, 'three pictures');
+    await renew.stop();
     const decoded = (await metricValue('zmcast_worker_decoded_frames_total', { mode: 'keyframe' })) - keyframes;
     // Three pictures at one a second took about three keyframes, not 75 packets.
     expect(decoded).toBeGreaterThanOrEqual(3);

@@ -26,6 +26,11 @@ export interface Rig {
   client(): PictureClient;
   /** Waits until the monitor has published `n` packets. */
   packets(monitorId: number, n: number): Promise<void>;
+  /**
+   * Renews want()s every second, as an edge does while anyone subscribes;
+   * stop() waits for a renewal in flight and throws the first that failed.
+   */
+  keepWanting(want: () => Promise<unknown>): { stop(): Promise<void> };
 }
 
 export function pictureRig() {
@@ -65,6 +70,20 @@ export function pictureRig() {
           conn.disconnect();
         });
         return c;
+      },
+      keepWanting(want) {
+        let failure: Error | null = null;
+        let inFlight: Promise<unknown> = Promise.resolve();
+        const timer = setInterval(() => {
+          inFlight = want().catch((err: Error) => (failure ??= err));
+        }, 1000);
+        const stop = async () => {
+          clearInterval(timer);
+          await inFlight;
+          if (failure) throw new Error(`want() failed: ${failure.message}`);
+        };
+        stops.push(() => stop().catch(() => undefined));
+        return { stop };
       },
       async packets(monitorId, n) {
         await until(async () => (await redis.xlen(monitorKeys(monitorId).video)) >= n, 20_000, `${n} packets of monitor ${monitorId}`);

@@ -71,13 +71,12 @@ describe('pictures of a monitor with a sub-stream', () => {
     const spec = parsePictureSpec({ format: 'jpeg', width: 160 });
     const key = await client.want(2, spec, 2);
     // Renewed as an edge does while anyone subscribes: one want() can lapse during a worker's cold start.
-    const renew = setInterval(() => {
-      client.want(2, spec, 2).catch((err: PictureError) => expect.fail(`want() failed: ${err.message}`));
-    }, 1000);
+    const renew = rig.keepWanting(() => client.want(2, spec, 2));
     const first = await until(async () => {
       const [entry] = (await rig.redis.xrangeBuffer(key, '-', '+', 'COUNT', 1)) as [Buffer, Buffer[]][];
       return entry && decodePicture(entry[1][1]);
-    }, 20_000, 'a derived picture').finally(() => clearInterval(renew));
+    }, 20_000, 'a derived picture');
+    await renew.stop();
 
     expect(first).toMatchObject({ quality: 'sub', width: 160, height: 90 });
     expect(await made('derived', 'sub')).toBeGreaterThanOrEqual(1);
@@ -90,9 +89,7 @@ describe('pictures of a monitor with a sub-stream', () => {
     const client = rig.client();
     const thumb = parsePictureSpec({ format: 'jpeg', width: 160 });
     const key = await client.want(5, thumb, 2);
-    const renew = setInterval(() => {
-      client.want(5, thumb, 2).catch((err: PictureError) => expect.fail(`want() failed: ${err.message}`));
-    }, 1000);
+    const renew = rig.keepWanting(() => client.want(5, thumb, 2));
     const newestPicture = async () => {
       const [entry] = (await rig.redis.xrevrangeBuffer(key, '+', '-', 'COUNT', 1)) as [Buffer, Buffer[]][];
       return entry && decodePicture(entry[1][1]);
@@ -115,7 +112,7 @@ describe('pictures of a monitor with a sub-stream', () => {
       const picture = await client.snapshot(5, spec).catch((err: PictureError) => expect.fail(`${err.code}: ${err.message}`));
       expect(picture).toMatchObject({ quality: 'main', width: 320, height: 180 });
     } finally {
-      clearInterval(renew);
+      await renew.stop();
     }
   });
 
