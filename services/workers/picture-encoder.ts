@@ -49,12 +49,11 @@ export class PictureEncoder {
     let lineSizes: number[] = [];
     if (spec.format === 'jpeg') {
       const resize = size.width === frame.width && size.height === frame.height ? undefined : size;
-      const scaler = this.scalerFor(frame);
       try {
-        data = await scaler.toJpeg(frame, { resize, quality: spec.quality ?? DEFAULT_QUALITY });
+        data = await this.scalerFor(frame).toJpeg(frame, { resize, quality: spec.quality ?? DEFAULT_QUALITY });
       } catch (err) {
         // node-av keeps a graph that failed to initialise and fails every later frame with it: start afresh.
-        this.dropScaler(frame, scaler);
+        this.dropScaler(frame);
         throw err;
       }
     } else if (spec.format === 'yuv420p' && frame.format === AV_PIX_FMT_YUV420P && size.width === frame.width && size.height === frame.height) {
@@ -83,7 +82,7 @@ export class PictureEncoder {
   }
 
   private scalerFor(frame: Frame): Scaler {
-    const key = `${frame.width}x${frame.height}`;
+    const key = scalerKey(frame);
     let scaler = this.scalers.get(key);
     if (!scaler) {
       scaler = new Scaler({ flags: SWS_BILINEAR });
@@ -92,10 +91,10 @@ export class PictureEncoder {
     return scaler;
   }
 
-  private dropScaler(frame: Frame, scaler: Scaler): void {
-    const key = `${frame.width}x${frame.height}`;
-    if (this.scalers.get(key) === scaler) this.scalers.delete(key);
-    scaler.close();
+  private dropScaler(frame: Frame): void {
+    const key = scalerKey(frame);
+    this.scalers.get(key)?.close();
+    this.scalers.delete(key);
     log.warn('JPEG encoding failed; its scaler is rebuilt for the next picture', { size: key });
   }
 
@@ -118,6 +117,9 @@ export class PictureEncoder {
     return t;
   }
 }
+
+/** Scalers are kept per source size (see `scalers`). */
+const scalerKey = (frame: Frame) => `${frame.width}x${frame.height}`;
 
 /** The planes of a frame as one buffer, rows as FFmpeg laid them out (line sizes may exceed the visible width). */
 function planes(frame: Frame, height: number): { data: Buffer; lineSizes: number[] } {
