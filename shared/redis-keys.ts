@@ -69,6 +69,16 @@ export function monitorKeys(monitorId: number, quality: Quality = 'main'): Monit
   };
 }
 
+/**
+ * The shard channel a video stream's entries are pushed on as they are added
+ * (publish-4.lua), for edges following it live. Channels are not per
+ * database, so the database is part of the name: two installs on one Redis
+ * never hear each other. The stream key's hash tag keeps it in its slot.
+ */
+export function pushChannel(streamKey: string, db: number): string {
+  return `${streamKey}:push:${db}`;
+}
+
 /** Keys of one picture variant of a monitor (a spec, and for derived streams its rate), in the monitor's slot. */
 export interface PictureKeys {
   /** String with a short TTL: the newest picture of this variant (encodePicture bytes). */

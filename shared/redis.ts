@@ -46,6 +46,11 @@ export function isCluster(client: RedisClient): client is Cluster {
   return client instanceof Cluster;
 }
 
+/** The database the client uses (always 0 on a Cluster). */
+export function databaseOf(client: RedisClient): number {
+  return client instanceof Cluster ? 0 : client.options.db ?? 0;
+}
+
 /** True while the connection can take commands. */
 export function isReady(client: RedisClient): boolean {
   return client.status === 'ready';

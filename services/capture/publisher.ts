@@ -11,12 +11,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { monitorKeys, MONITORS_KEY, MONITOR_NAMES_KEY, SUB_STREAMS_KEY, type MonitorKeys, type Quality } from '../../shared/redis-keys.js';
+import { monitorKeys, pushChannel, MONITORS_KEY, MONITOR_NAMES_KEY, SUB_STREAMS_KEY, type MonitorKeys, type Quality } from '../../shared/redis-keys.js';
 import { scriptErrorCode, withScripts } from '../../shared/redis-scripts.js';
 import { configToJson, type CodecConfig } from '../../shared/codec.js';
 import { encodePacket, type Packet } from '../../shared/packet.js';
 import { captureMetrics } from '../../shared/metrics.js';
-import type { RedisClient } from '../../shared/redis.js';
+import { databaseOf, type RedisClient } from '../../shared/redis.js';
 import type { Config } from '../../shared/config.js';
 import { logger } from '../../shared/log.js';
 
@@ -51,6 +51,8 @@ export class Publisher {
   private epochCount = 0;
   private readonly redis;
   private readonly label: string;
+  /** Where each entry is pushed to the edges following this stream live. */
+  private readonly channel: string;
   private readonly m = captureMetrics();
   private inFlight = 0;
   private skippingToKeyframe = false;
@@ -76,6 +78,7 @@ export class Publisher {
     this.redis = withScripts(redis);
     this.keys = monitorKeys(monitorId, quality);
     this.label = streamLabel(monitorId, quality);
+    this.channel = pushChannel(this.keys.video, databaseOf(redis));
   }
 
   /** Puts the monitor (and its sub-stream) in the registry edges read; repeated by capture so a Redis restart heals. */
@@ -183,7 +186,7 @@ export class Publisher {
     const gops = this.fullUntil > 0 ? 1 : this.retention.gops;
     return this.redis.zmPublish(this.keys.video, this.keys.keyframes, this.keys.meta, this.keys.lease,
       bytes, keyframe ? '1' : '0', this.lease.token, this.lease.ttlMs, this.nextEpoch(),
-      keyframe || bytes.length === 0 ? this.configJson : '', gops, this.retention.seconds * 1000, this.retention.maxEntries);
+      keyframe || bytes.length === 0 ? this.configJson : '', gops, this.retention.seconds * 1000, this.retention.maxEntries, this.channel);
   }
 
   /** Starts this monitor's history in Redis if Redis has none (new, or lost in a restart): never the same twice. */

@@ -15,7 +15,7 @@ import type { MonitorKeys } from '../../shared/redis-keys.js';
 import type { RedisClient } from '../../shared/redis.js';
 import type { EventReply } from '../../shared/protocol.js';
 import { logger } from '../../shared/log.js';
-import { compareIds, type StreamEntry, type StreamReader } from './stream-reader.js';
+import { compareIds, type StreamEntry, type StreamFeed } from './stream-reader.js';
 import { textFrame, type Frame } from './frame.js';
 
 export interface MonitorEvent {
@@ -55,7 +55,7 @@ export class EventsChannel {
     readonly monitorId: number,
     private readonly keys: MonitorKeys,
     private readonly redis: RedisClient,
-    private readonly reader: StreamReader,
+    private readonly reader: StreamFeed,
   ) {}
 
   get size(): number {

@@ -37,9 +37,10 @@ function frame(opcode: number, payload: Buffer): Frame {
   const len = payload.length;
   const headerBytes = len < 126 ? 2 : len < 65536 ? 4 : 10;
   let wire: Buffer;
-  // In place only for a whole buffer from allocFramable, once (its room then holds this header).
-  if (payload.byteOffset === HEADROOM && payload.buffer.byteLength === HEADROOM + len && withHeadroom.delete(payload.buffer)) {
-    wire = Buffer.from(payload.buffer, HEADROOM - headerBytes, headerBytes + len);
+  // In place only for the tail of a buffer from allocFramable (a packet read alone, or the last field of a
+  // pushed entry, whose earlier fields are copied out), once: the bytes in front then hold this header.
+  if (payload.byteOffset >= HEADROOM && payload.byteOffset + len === payload.buffer.byteLength && withHeadroom.delete(payload.buffer)) {
+    wire = Buffer.from(payload.buffer, payload.byteOffset - headerBytes, headerBytes + len);
   } else {
     // One copy of the payload per packet buys one plain write per viewer instead of a corked
     // two-buffer writev: measured 2026-11-30, the stream bookkeeping of cork/uncork was ~13% of the edge's CPU.

@@ -1,7 +1,8 @@
 /**
  * The edge's registry of live channels: one VideoChannel per monitor stream
- * (main, sub) and one EventsChannel per monitor with local subscribers, each fed by a shared
- * StreamReader. A channel with no subscribers lingers briefly (viewers often
+ * (main, sub) and one EventsChannel per monitor with local subscribers. On a single Redis
+ * video is pushed to one PushReader and events are read by one StreamReader; on a Cluster
+ * each monitor has a StreamReader of its own for both. A channel with no subscribers lingers briefly (viewers often
  * come back at once) and is then closed.
  */
 import { monitorKeys, SUB_STREAMS_KEY, type Quality } from '../../shared/redis-keys.js';
@@ -9,7 +10,8 @@ import { configFromJson, type CodecConfig, type CodecConfigJson } from '../../sh
 import { isCluster, type RedisClient } from '../../shared/redis.js';
 import { edgeMetrics } from '../../shared/metrics.js';
 import { logger } from '../../shared/log.js';
-import { StreamReader } from './stream-reader.js';
+import { StreamReader, type StreamFeed } from './stream-reader.js';
+import { PushReader } from './push-reader.js';
 import { VideoChannel } from './video-channel.js';
 import { EventsChannel } from './events-channel.js';
 import { MonitorDirectory, answered } from './monitor-directory.js';
@@ -37,7 +39,7 @@ export class Hub {
   /** By `videoKey(monitor, quality)`. */
   private readonly video = new Map<string, Entry<VideoChannel>>();
   private readonly events = new Map<number, Entry<EventsChannel>>();
-  private readonly readers = new Map<string, StreamReader>();
+  private readonly readers = new Map<string, StreamFeed>();
   private readonly depthTimer: NodeJS.Timeout;
   private readonly m = edgeMetrics();
 
@@ -51,7 +53,7 @@ export class Hub {
   acquireVideo(monitorId: number, quality: Quality = 'main'): ChannelUse<VideoChannel> {
     return this.acquire(this.video, videoKey(monitorId, quality), monitorId, () => {
       const keys = monitorKeys(monitorId, quality);
-      return new VideoChannel(monitorId, keys, this.redis, this.readerFor(monitorId), quality);
+      return new VideoChannel(monitorId, keys, this.redis, this.videoFeed(monitorId), quality);
     });
   }
 
@@ -106,11 +108,22 @@ export class Hub {
     this.readers.clear();
   }
 
+  /** Video is pushed on a single Redis (no command per packet); a Cluster reads it like events. */
+  private videoFeed(monitorId: number): StreamFeed {
+    if (isCluster(this.redis)) return this.readerFor(monitorId);
+    let feed = this.readers.get('push');
+    if (!feed) {
+      feed = new PushReader(this.redis, 'zmcast-edge-push');
+      this.readers.set('push', feed);
+    }
+    return feed;
+  }
+
   /**
    * On a single Redis one reader serves every monitor; on a Cluster a
    * multi-key XREAD must stay in one slot, and each monitor is its own slot.
    */
-  private readerFor(monitorId: number): StreamReader {
+  private readerFor(monitorId: number): StreamFeed {
     const cluster = isCluster(this.redis);
     const key = cluster ? `m:${monitorId}` : 'all';
     let reader = this.readers.get(key);

@@ -6,6 +6,10 @@
  * zmcast's per-packet code. On a Cluster the reader keeps ioredis, which
  * knows which node holds a monitor's slot and follows it through failovers.
  *
+ * The same connection, subscribed to shard channels, is the edge's push
+ * reader (push-reader.ts): a pushed `smessage` goes to 'message' listeners,
+ * every other reply to the command it answers.
+ *
  * The connection reconnects by itself with the same capped backoff as every
  * other Redis connection; a command in flight when it drops is failed (the
  * reader notices, counts the loss and checks its history), and a command
@@ -37,7 +41,12 @@ export interface ReadLink {
 /** A read link for `redis`'s server(s), named `name` in CLIENT LIST. */
 export function openReadLink(redis: RedisClient, name: string): ReadLink {
   if (isCluster(redis)) return ioredisLink(duplicate(redis, name));
-  const o = (redis as Redis).options;
+  return readConnectionLike(redis, name);
+}
+
+/** A ReadConnection to the server, database and user of `redis`, named `name` in CLIENT LIST. */
+export function readConnectionLike(redis: Redis, name: string): ReadConnection {
+  const o = redis.options;
   return new ReadConnection({
     host: o.host ?? '127.0.0.1',
     port: o.port ?? 6379,
@@ -85,6 +94,11 @@ export class ReadConnection extends EventEmitter implements ReadLink {
     super();
     watchConnection(this, 'reader');
     this.connect();
+  }
+
+  /** True while connected and past the handshake (a command is sent at once). */
+  get isReady(): boolean {
+    return this.ready;
   }
 
   clientId(): Promise<number> {
@@ -178,6 +192,10 @@ export class ReadConnection extends EventEmitter implements ReadLink {
   }
 
   private onReply(reply: RespValue): void {
+    if (isPushedMessage(reply)) {
+      this.emit('message', reply[1], reply[2]);
+      return;
+    }
     const pending = this.inFlight.shift();
     if (!pending) return;
     if (reply instanceof RespError) pending.reject(reply);
@@ -207,6 +225,13 @@ export class ReadConnection extends EventEmitter implements ReadLink {
     this.offline = [];
     for (const p of queued) p.reject(err);
   }
+}
+
+const SMESSAGE = Buffer.from('smessage');
+
+/** A message pushed on a shard channel: `smessage`, the channel, the message. */
+function isPushedMessage(reply: RespValue): reply is [Buffer, Buffer, Buffer] {
+  return Array.isArray(reply) && reply.length === 3 && reply[0] instanceof Buffer && SMESSAGE.equals(reply[0]);
 }
 
 /** The same link over an ioredis connection (Cluster: one per monitor, in the monitor's slot). */

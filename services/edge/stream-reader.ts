@@ -27,6 +27,17 @@ export interface StreamFollower {
   resume?(lastId: string): Promise<string>;
 }
 
+/** What a channel needs of whatever feeds it a stream: this reader, or the push reader (push-reader.ts). */
+export interface StreamFeed {
+  /** Follows `key` from after `fromId` on ("0-0" for the whole stream). */
+  add(key: string, fromId: string, follower: StreamFollower): void;
+  remove(key: string): void;
+  /** Redis answers in time (or there is nothing to follow). */
+  readonly healthy: boolean;
+  readonly size: number;
+  stop(): Promise<void>;
+}
+
 interface Tracked extends StreamFollower {
   lastId: string;
   /** The id the read in flight asked to read after: while lastId is still it, every entry of the reply is new. */
@@ -40,7 +51,7 @@ const RETRY_MAX_MS = 500;
 const UNBLOCK_RETRY_MS = 20;
 const log = logger('stream-reader');
 
-export class StreamReader {
+export class StreamReader implements StreamFeed {
   private readonly streams = new Map<string, Tracked>();
   private clientId: number | null = null;
   /** Bumped by every change of the key set; a read started with an older one must be cut short. */

@@ -19,7 +19,7 @@ import { CachedPacket } from './cached-packet.js';
 import type { Socket } from 'node:net';
 import { beginFanout, endFanout, laneTarget, takeLane, type Target } from './fanout-batch.js';
 import { countSent } from './video-subscription.js';
-import type { StreamEntry, StreamReader } from './stream-reader.js';
+import type { StreamEntry, StreamFeed } from './stream-reader.js';
 
 export interface VideoSubscriber {
   /** Called once the channel is live: the config (if known) and the current GOP, keyframe first. */
@@ -83,7 +83,7 @@ export class VideoChannel {
     readonly monitorId: number,
     readonly keys: MonitorKeys,
     private readonly redis: RedisClient,
-    private readonly reader: StreamReader,
+    private readonly reader: StreamFeed,
     readonly quality: Quality = 'main',
   ) {
     this.label = quality === 'main' ? String(monitorId) : `${monitorId}:sub`;

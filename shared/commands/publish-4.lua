@@ -14,6 +14,11 @@
   ARGV[5] epoch to start if this monitor has no history
   ARGV[6] codec config JSON (on keyframes and config-only calls; else '')
   ARGV[7] max GOPs       ARGV[8] max age (ms)   ARGV[9] max entries (memory guard)
+  ARGV[10] push channel: every entry added is also published on it (SPUBLISH,
+           a shard channel in the stream's slot), so edges following the
+           monitor live are pushed its packets instead of asking for each one.
+           The message is the entry's id and fields as netstrings without
+           the trailing comma ("<length>:<bytes>" each, the packet last).
 
   Output: the new stream id (the config entry's on a config-only call).
   Errors: 'FENCED <holder>'  another writer holds the lease: stop capturing.
@@ -31,6 +36,15 @@ if not epoch then
   epoch = ARGV[5]
   redis.call('HSET', KEYS[3], 'epoch', epoch)
 end
+local function push(id, ...)
+  local parts = { #id .. ':' .. id }
+  for _, s in ipairs({ ... }) do
+    parts[#parts + 1] = #s .. ':'
+    parts[#parts + 1] = s
+  end
+  redis.call('SPUBLISH', ARGV[10], table.concat(parts))
+end
+
 local keyframe = ARGV[2] == '1'
 if not keyframe and ARGV[1] ~= '' and not meta[2] then return redis.error_reply('NOKEYFRAME') end
 
@@ -39,11 +53,13 @@ if not keyframe and ARGV[1] ~= '' and not meta[2] then return redis.error_reply(
 local configId
 if ARGV[6] ~= '' and meta[3] ~= ARGV[6] then
   configId = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[9], '*', 'c', ARGV[6], 'e', epoch)
+  push(configId, 'c', ARGV[6], 'e', epoch)
   redis.call('HSET', KEYS[3], 'config', ARGV[6])
 end
 if ARGV[1] == '' then return configId or '0-0' end
 
 local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[9], '*', 'p', ARGV[1])
+push(id, 'p', ARGV[1])
 if not keyframe then return id end
 redis.call('RPUSH', KEYS[2], id)
 redis.call('HSET', KEYS[3], 'kf', id)
