@@ -1,7 +1,7 @@
 /**
  * `npm run bench -- [scenario…] [--seconds N] [--warmup N] [--size BYTES] [--gop N] [--viewers 10,100,…]
  *                     [--baselines 100,500,…] [--systems zmcast,nchan,…] [--repeat N] [--edges 1,2] [--ref DIR]
- *                     [--idle N] [--profile] [--full]`
+ *                     [--grid 20x50|none] [--idle N] [--profile] [--full]`
  * `npm run bench -- pictures` (cost per picture, monitors per worker core, snapshot latency beside ffmpeg per request)
  * `npm run bench -- coalesce [--repeat N] [--seconds N]` (200 viewers × a 16-monitor montage socket, write coalescing off and on)
  * `npm run bench -- soak [--minutes 30] [--viewers 500] [--churn-per-second 5] [--monitors 4] [--fps 25] [--size BYTES]`
@@ -46,6 +46,14 @@ const KNOWN: readonly string[] = [...SCENARIOS, ...ON_REQUEST];
 
 const list = (s: string) => s.split(',').map((x) => Number(x.trim())).filter((n) => Number.isFinite(n) && n > 0);
 
+/** `20x50` → 20 monitors of 50 viewers each; `none` → no many-monitor point. */
+function parseGrid(s: string): BenchOptions['grid'] {
+  if (s === 'none') return null;
+  const m = /^(\d+)x(\d+)$/.exec(s);
+  if (!m) throw new Error(`--grid takes MONITORSxVIEWERS (e.g. 20x50) or none, not ${s}`);
+  return { monitors: Number(m[1]), viewersPerMonitor: Number(m[2]) };
+}
+
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
@@ -64,6 +72,7 @@ async function main(argv: string[]): Promise<number> {
       minutes: { type: 'string' },
       'churn-per-second': { type: 'string' },
       monitors: { type: 'string' },
+      grid: { type: 'string' },
       repeat: { type: 'string' },
       ref: { type: 'string' },
       profile: { type: 'boolean' },
@@ -89,6 +98,7 @@ async function main(argv: string[]): Promise<number> {
     fps: Number(values.fps ?? 25),
     gop: Number(values.gop ?? 50),
     viewers: list(values.viewers ?? (full ? '10,100,500,1000,2000,4000' : '10,100,500,1000,2000')),
+    grid: parseGrid(values.grid ?? '20x50'),
     baselineViewers: list(values.baselines ?? (full ? '10,100,500,1000,2000' : '100,500,1000')),
     systems: (values.systems ?? 'zmcast,nchan,naive,socketio,floor').split(',') as BenchOptions['systems'],
     edges: list(values.edges ?? '1'),

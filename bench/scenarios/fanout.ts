@@ -26,7 +26,7 @@ export interface Ratio {
 export async function fanout(o: BenchOptions): Promise<FanoutResults> {
   const loads: { monitors: number; viewersPerMonitor: number; baselines: boolean }[] = [
     ...o.viewers.map((v) => ({ monitors: 1, viewersPerMonitor: v, baselines: o.baselineViewers.includes(v) })),
-    { monitors: 20, viewersPerMonitor: 50, baselines: o.baselineViewers.length > 0 },
+    ...(o.grid ? [{ ...o.grid, baselines: o.baselineViewers.length > 0 }] : []),
   ];
   const points: PointResult[] = [];
   // Only a run that asks for edge counts (other than the default single edge) reports per-edge shares.

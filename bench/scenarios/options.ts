@@ -9,6 +9,8 @@ export interface BenchOptions {
   gop: number;
   /** Viewer counts for one monitor. */
   viewers: number[];
+  /** Fan-out's many-monitor point, monitors × viewers each (`--grid 20x50`, the default); null for none (`--grid none`). */
+  grid: { monitors: number; viewersPerMonitor: number } | null;
   /** Viewer counts at which the baselines run beside zmcast. */
   baselineViewers: number[];
   /** Systems to measure: zmcast plus the baselines. */
