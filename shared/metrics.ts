@@ -59,6 +59,11 @@ export const edgeMetrics = once(() => ({
   streamLength: new Gauge({ name: 'zmcast_edge_stream_length', help: 'Entries in the monitor stream (queue depth)', labelNames: ['monitor'], registers: [registry] }),
   readerLag: new Gauge({ name: 'zmcast_edge_reader_lag_seconds', help: 'Age of the newest packet when the edge read it', labelNames: ['monitor'], registers: [registry] }),
   readerReconnects: new Counter({ name: 'zmcast_edge_reader_reconnects_total', help: 'Redis reader errors followed by a retry', registers: [registry] }),
+  unpushedEntries: new Counter({
+    name: 'zmcast_edge_unpushed_entries_total',
+    help: 'Stream entries the push reader found in Redis that were never pushed to it (a capture older than the edge?), read instead',
+    registers: [registry],
+  }),
   upstreamDrops: new Counter({
     name: 'zmcast_edge_upstream_drops_total',
     help: 'Video viewers were told they missed, by reason: upstream (never reached Redis), stale (backlog skipped), history_lost',

@@ -13,7 +13,10 @@
  * stream is read from the last id this edge handed on; entries pushed
  * meanwhile are held and handed on after it, past what the read delivered.
  * Nothing is lost or repeated inside the retention window, and a lost
- * connection is logged and counted like the XREAD loop's.
+ * connection is logged and counted like the XREAD loop's. A stream pushed
+ * nothing for 2 s is read once too: what a capture older than this edge
+ * writes without pushing still reaches viewers (late), and the edge says so
+ * in its log and in zmcast_edge_unpushed_entries_total.
  *
  * Used on a single Redis; on a Cluster each monitor keeps its XREAD loop.
  */
@@ -31,6 +34,8 @@ const PAGE = 500;
 const PING_EVERY_MS = 1000;
 const OVERDUE_GRACE_MS = 1500;
 const RETRY_MAX_MS = 500;
+/** A stream pushed nothing this long is read once: entries there were never pushed (an older capture's script). */
+const QUIET_CHECK_MS = 2000;
 /** Pushed entries held per stream during a catch-up; past this they are dropped and read from the stream instead. */
 const HOLD_MAX = 1000;
 const log = logger('push-reader');
@@ -47,6 +52,12 @@ interface Followed extends StreamFollower {
   inStep: boolean;
   /** Bumped at every (re)subscribe: a catch-up of an older round stops. */
   round: number;
+  /** When it was last pushed an entry (or last checked while quiet). */
+  pushedAt: number;
+  /** The newest entry a quiet check found in the stream, not yet pushed: handed on at the next check if still not. */
+  unpushedUpTo: string | null;
+  /** Entries were found that were never pushed: said once. */
+  unpushed: boolean;
 }
 
 export class PushReader implements StreamFeed {
@@ -58,7 +69,7 @@ export class PushReader implements StreamFeed {
   private lastHeard = Date.now();
   private pinging = false;
   private stopped = false;
-  private readonly pinger: NodeJS.Timeout;
+  private readonly ticker: NodeJS.Timeout;
   private readonly m = edgeMetrics();
 
   /** Subscribes through its own connection, named `name`; `control` (a shared connection) reads the streams. */
@@ -68,7 +79,7 @@ export class PushReader implements StreamFeed {
     this.conn.on('message', (channel: Buffer, message: Buffer) => this.onMessage(channel, message));
     this.conn.on('ready', () => this.onReady());
     this.conn.on('close', () => this.onClose());
-    this.pinger = setInterval(() => this.ping(), PING_EVERY_MS).unref();
+    this.ticker = setInterval(() => this.tick(), PING_EVERY_MS).unref();
   }
 
   get size(): number {
@@ -83,7 +94,7 @@ export class PushReader implements StreamFeed {
   add(key: string, fromId: string, follower: StreamFollower): void {
     if (this.followed.size === 0) this.lastHeard = Date.now();
     const channel = pushChannel(key, this.db);
-    const f: Followed = { ...follower, key, lastId: fromId, held: [], overflowed: false, inStep: false, round: 0 };
+    const f: Followed = { ...follower, key, lastId: fromId, held: [], overflowed: false, inStep: false, round: 0, pushedAt: Date.now(), unpushedUpTo: null, unpushed: false };
     this.followed.set(channel, f);
     // oxlint-disable-next-line typescript/no-floating-promises -- follow() retries and logs its own failures
     if (this.conn.isReady) void this.follow(channel, f, false);
@@ -98,15 +109,16 @@ export class PushReader implements StreamFeed {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    clearInterval(this.pinger);
+    clearInterval(this.ticker);
     this.followed.clear();
     this.conn.disconnect();
   }
 
   private onMessage(channel: Buffer, message: Buffer): void {
-    this.lastHeard = Date.now();
+    const now = (this.lastHeard = Date.now());
     const f = this.followed.get(channel.toString('latin1'));
     if (!f) return; // unsubscribed, the message was already on its way
+    f.pushedAt = now;
     let entry: StreamEntry;
     try {
       entry = decodePushedEntry(message);
@@ -211,6 +223,43 @@ export class PushReader implements StreamFeed {
   private recovered(): void {
     log.info('pushed entries flow again', { down_ms: Date.now() - this.lostAt!, streams: this.followed.size });
     this.lostAt = null;
+  }
+
+  /**
+   * Reads what reached a quiet stream without being pushed. An entry found
+   * may still have its push on the way, so it is handed on only if the next
+   * check (a quiet period later) finds it still not pushed. Pushes may arrive
+   * meanwhile: only entries past lastId are handed on, and the next push is
+   * checked against it again.
+   */
+  private async readQuiet(f: Followed): Promise<void> {
+    const page = (await this.control.xrangeBuffer(f.key, `(${f.lastId}`, '+', 'COUNT', PAGE)) as StreamEntry[];
+    if (this.followed.get(pushChannel(f.key, this.db)) !== f || f.held !== null) return;
+    const fresh = page.filter((e) => compareIds(e[0].toString(), f.lastId) > 0);
+    const upTo = f.unpushedUpTo;
+    f.unpushedUpTo = fresh.length > 0 ? fresh[fresh.length - 1][0].toString() : null;
+    const overdue = upTo === null ? [] : fresh.filter((e) => compareIds(e[0].toString(), upTo) <= 0);
+    if (overdue.length === 0) return;
+    f.lastId = overdue[overdue.length - 1][0].toString();
+    f.inStep = false;
+    this.m.unpushedEntries.inc(overdue.length);
+    if (!f.unpushed) {
+      f.unpushed = true;
+      log.warn('entries reach this stream without being pushed; reading them late from the stream instead (is its capture older than this edge?)', { stream: f.key });
+    }
+    this.hand(f, overdue);
+  }
+
+  private tick(): void {
+    if (!this.conn.isReady) return; // the loss is being handled: every stream is read on once it is back
+    const now = Date.now();
+    for (const f of this.followed.values()) {
+      if (f.held !== null || now - f.pushedAt < QUIET_CHECK_MS) continue;
+      f.pushedAt = now;
+      // A failed read is tried again after the next quiet period; a Redis that is away shows in the ping.
+      this.readQuiet(f).catch(() => undefined);
+    }
+    this.ping();
   }
 
   private ping(): void {

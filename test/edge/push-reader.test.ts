@@ -113,6 +113,24 @@ describe('push reader', () => {
     console.log(`drill push-kill: resubscribed and reading on ${resumedMs} ms after the kill; ${got.length} entries, none lost or repeated`);
   });
 
+  it('reads entries that reach the stream without being pushed (an older capture), says so, and counts them', async () => {
+    const s = source(redis, 6, 2000);
+    await s.register();
+    const { got } = follow(redis, 6);
+    const unpushed = await metricValue('zmcast_edge_unpushed_entries_total');
+    s.start(50);
+    await sleep(1000);
+    await s.stop();
+    // Quiet for longer than two checks: what was pushed is not read again.
+    await sleep(5000);
+    expect(await metricValue('zmcast_edge_unpushed_entries_total')).toBe(unpushed);
+    const before = got.length;
+    for (let i = 0; i < 3; i++) await redis.xadd(monitorKeys(6).video, '*', 'p', `not pushed ${i}`);
+    await until(() => got.length === before + 3 || undefined, 8000, 'the unpushed entries');
+    await expectWholeStream(redis, 6, got);
+    expect(await metricValue('zmcast_edge_unpushed_entries_total')).toBe(unpushed + 3);
+  });
+
   it('says it is unhealthy while Redis does not answer, and healthy once it does', async () => {
     const own = await spawnRedis();
     const on = new Redis(own.url);
