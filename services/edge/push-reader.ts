@@ -26,6 +26,7 @@ import { pushChannel } from '../../shared/redis-keys.js';
 import { edgeMetrics } from '../../shared/metrics.js';
 import { logger } from '../../shared/log.js';
 import { readConnectionLike, type ReadConnection } from './read-connection.js';
+import { RespError } from './resp.js';
 import { compareIds, type StreamEntry, type StreamFeed, type StreamFollower } from './stream-reader.js';
 
 /** Entries per read while catching up. */
@@ -36,6 +37,8 @@ const OVERDUE_GRACE_MS = 1500;
 const RETRY_MAX_MS = 500;
 /** A stream pushed nothing this long is read once: entries there were never pushed (an older capture's script). */
 const QUIET_CHECK_MS = 2000;
+/** A subscription Redis refused (an ACL without the channel) is asked for again this often. */
+const REFUSED_RETRY_MS = 2000;
 /** Pushed entries held per stream during a catch-up; past this they are dropped and read from the stream instead. */
 const HOLD_MAX = 1000;
 const log = logger('push-reader');
@@ -58,6 +61,8 @@ interface Followed extends StreamFollower {
   unpushedUpTo: string | null;
   /** Entries were found that were never pushed: said once. */
   unpushed: boolean;
+  /** Redis refused the subscription (its error), until it allows it. */
+  refused: string | null;
 }
 
 export class PushReader implements StreamFeed {
@@ -86,15 +91,18 @@ export class PushReader implements StreamFeed {
     return this.followed.size;
   }
 
-  /** Healthy: following nothing, or connected, caught up and heard from Redis within the ping interval plus a grace. */
+  /** Healthy: following nothing, or connected, subscribed, caught up and heard from Redis within the ping interval plus a grace. */
   get healthy(): boolean {
-    return this.followed.size === 0 || (this.lostAt === null && Date.now() - this.lastHeard < PING_EVERY_MS + OVERDUE_GRACE_MS);
+    if (this.followed.size === 0) return true;
+    if (this.lostAt !== null || Date.now() - this.lastHeard >= PING_EVERY_MS + OVERDUE_GRACE_MS) return false;
+    for (const f of this.followed.values()) if (f.refused !== null) return false;
+    return true;
   }
 
   add(key: string, fromId: string, follower: StreamFollower): void {
     if (this.followed.size === 0) this.lastHeard = Date.now();
     const channel = pushChannel(key, this.db);
-    const f: Followed = { ...follower, key, lastId: fromId, held: [], overflowed: false, inStep: false, round: 0, pushedAt: Date.now(), unpushedUpTo: null, unpushed: false };
+    const f: Followed = { ...follower, key, lastId: fromId, held: [], overflowed: false, inStep: false, round: 0, pushedAt: Date.now(), unpushedUpTo: null, unpushed: false, refused: null };
     this.followed.set(channel, f);
     // oxlint-disable-next-line typescript/no-floating-promises -- follow() retries and logs its own failures
     if (this.conn.isReady) void this.follow(channel, f, false);
@@ -151,11 +159,22 @@ export class PushReader implements StreamFeed {
     f.overflowed = false;
     f.inStep = false;
     const current = () => !this.stopped && this.followed.get(channel) === f && f.round === round;
-    try {
-      await this.conn.call(['SSUBSCRIBE', channel]);
-    } catch {
-      return; // the connection dropped: once it is back, everything is followed again
+    for (;;) {
+      try {
+        await this.conn.call(['SSUBSCRIBE', channel]);
+        break;
+      } catch (err) {
+        if (!(err instanceof RespError)) return; // the connection dropped: once it is back, everything is followed again
+        if (f.refused === null) {
+          log.error('Redis refuses the subscription to pushed video: this stream\'s viewers get nothing until it is allowed (an ACL user needs the channels &zmcast:*)', { stream: f.key, error: err.message });
+        }
+        f.refused = err.message;
+        await sleep(REFUSED_RETRY_MS);
+        if (!current()) return;
+      }
     }
+    if (f.refused !== null) log.info('Redis allows the subscription to pushed video again', { stream: f.key });
+    f.refused = null;
     for (let attempt = 0; current(); attempt++) {
       try {
         if (resuming && f.resume) {

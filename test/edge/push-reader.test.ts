@@ -131,6 +131,22 @@ describe('push reader', () => {
     expect(await metricValue('zmcast_edge_unpushed_entries_total')).toBe(unpushed + 3);
   });
 
+  it('says it is unhealthy while an ACL refuses its subscription, and follows the stream once it is allowed', async () => {
+    const user = 'zmcast-push-no-channels';
+    await redis.acl('SETUSER', user, 'reset', 'on', '>s3cret', '~*', '+@all', 'resetchannels');
+    cleanups.push(async () => void (await redis.acl('DELUSER', user)));
+    const limited = new Redis(urlOf(redis).replace('redis://', `redis://${user}:s3cret@`));
+    cleanups.push(() => limited.disconnect());
+    const { reader, got } = follow(limited, 7);
+    await until(() => !reader.healthy || undefined, 3000, 'unhealthy while refused');
+    await redis.acl('SETUSER', user, '&*');
+    await until(() => reader.healthy, 6000, 'healthy once allowed');
+    const s = source(redis, 7);
+    await s.register();
+    await s.publish(10);
+    await expectWholeStream(redis, 7, got);
+  });
+
   it('says it is unhealthy while Redis does not answer, and healthy once it does', async () => {
     const own = await spawnRedis();
     const on = new Redis(own.url);
@@ -182,6 +198,12 @@ describe('pushed entry format', () => {
     expect(() => decodePushedEntry(Buffer.from('3:1-21:p'))).toThrow();
   });
 });
+
+/** The URL (server and database) a client was made with. */
+function urlOf(on: Redis): string {
+  const o = on.options;
+  return `redis://${o.host ?? '127.0.0.1'}:${o.port ?? 6379}/${o.db ?? 0}`;
+}
 
 async function stopRedis(own: LocatedRedis, on: Redis): Promise<void> {
   on.disconnect();
