@@ -3,6 +3,7 @@ import { Redis } from 'ioredis';
 import { CaptureService } from '../../services/capture/capture-service.js';
 import { MonitorDirectory } from '../../services/edge/monitor-directory.js';
 import { monitorKeys, SUB_STREAMS_KEY } from '../../shared/redis-keys.js';
+import { decodePacket } from '../../shared/packet.js';
 import type { MonitorSpec } from '../../shared/config.js';
 import { freshRedisUrl } from '../helpers/redis.js';
 import { captureConfig } from '../fixtures/capture-config.js';
@@ -48,12 +49,22 @@ describe('a monitor with a sub-stream', () => {
     expect(packetsOf(main).every((p) => !p.sub && p.monitorId === 3)).toBe(true);
     expect(packetsOf(sub).every((p) => p.sub && p.monitorId === 3)).toBe(true);
     expect(packetsOf(sub)[0].keyframe).toBe(true);
-    // One keyframe index per stream.
-    const mainKf = await redis.lrange(monitorKeys(3).keyframes, 0, -1);
-    const subKf = await redis.lrange(monitorKeys(3, 'sub').keyframes, 0, -1);
-    expect(mainKf.length).toBeGreaterThan(0);
-    expect(subKf.length).toBeGreaterThan(0);
-    expect(subKf.some((id) => mainKf.includes(id))).toBe(false);
+    // One keyframe index per stream, naming that stream's keyframes (ids are per stream:
+    // main and sub keyframes of the same camera frame may well share one).
+    // Both read in one transaction: capture keeps writing and trimming meanwhile.
+    const keyframeIds = async (quality: 'main' | 'sub') => {
+      const keys = monitorKeys(3, quality);
+      const [[, indexed], [, entries]] = (await redis.multi().lrange(keys.keyframes, 0, -1).xrangeBuffer(keys.video, '-', '+').exec()) as [
+        [Error | null, string[]], [Error | null, [Buffer, Buffer[]][]],
+      ];
+      const keyframes = new Set(entries.filter(([, f]) => f[0].toString() === 'p' && decodePacket(f[1]).keyframe).map(([id]) => id.toString()));
+      return { indexed, keyframes };
+    };
+    for (const quality of ['main', 'sub'] as const) {
+      const { indexed, keyframes } = await keyframeIds(quality);
+      expect(indexed.length).toBeGreaterThan(0);
+      expect(indexed.filter((id) => !keyframes.has(id)), `${quality} index ids that are not ${quality} keyframes`).toEqual([]);
+    }
   });
 
   it('reports both streams in the status (sizes, fps, state)', async () => {
