@@ -194,7 +194,7 @@ export class PushReader implements StreamFeed {
 
   private async catchUp(f: Followed, current: () => boolean): Promise<void> {
     for (;;) {
-      const page = (await this.control.xrangeBuffer(f.key, `(${f.lastId}`, '+', 'COUNT', PAGE)) as StreamEntry[];
+      const page = await this.readAfterLast(f);
       if (!current()) return;
       if (page.length > 0) {
         f.lastId = page[page.length - 1][0].toString();
@@ -204,7 +204,7 @@ export class PushReader implements StreamFeed {
       if (!f.overflowed) break;
       f.overflowed = false; // what was dropped is in the stream: read on to where the held entries start
     }
-    const fresh = f.held!.filter((e) => compareIds(e[0].toString(), f.lastId) > 0);
+    const fresh = after(f.held!, f.lastId);
     f.held = null;
     if (fresh.length > 0) {
       f.lastId = fresh[fresh.length - 1][0].toString();
@@ -212,6 +212,11 @@ export class PushReader implements StreamFeed {
       this.hand(f, fresh);
     }
     if (this.lostAt !== null && [...this.followed.values()].every((o) => o.held === null)) this.recovered();
+  }
+
+  /** Up to a page of the stream's entries after the last one handed on. */
+  private async readAfterLast(f: Followed): Promise<StreamEntry[]> {
+    return (await this.control.xrangeBuffer(f.key, `(${f.lastId}`, '+', 'COUNT', PAGE)) as StreamEntry[];
   }
 
   private hand(f: Followed, entries: StreamEntry[]): void {
@@ -252,9 +257,9 @@ export class PushReader implements StreamFeed {
    * checked against it again.
    */
   private async readQuiet(f: Followed): Promise<void> {
-    const page = (await this.control.xrangeBuffer(f.key, `(${f.lastId}`, '+', 'COUNT', PAGE)) as StreamEntry[];
+    const page = await this.readAfterLast(f);
     if (this.followed.get(pushChannel(f.key, this.db)) !== f || f.held !== null) return;
-    const fresh = page.filter((e) => compareIds(e[0].toString(), f.lastId) > 0);
+    const fresh = after(page, f.lastId);
     const upTo = f.unpushedUpTo;
     f.unpushedUpTo = fresh.length > 0 ? fresh[fresh.length - 1][0].toString() : null;
     const overdue = upTo === null ? [] : fresh.filter((e) => compareIds(e[0].toString(), upTo) <= 0);
@@ -289,6 +294,11 @@ export class PushReader implements StreamFeed {
       () => undefined, // a dropped connection shows as a loss
     ).finally(() => (this.pinging = false));
   }
+}
+
+/** The entries (in id order) past `id`. */
+function after(entries: StreamEntry[], id: string): StreamEntry[] {
+  return entries.filter((e) => compareIds(e[0].toString(), id) > 0);
 }
 
 /**
