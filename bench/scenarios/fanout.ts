@@ -23,12 +23,23 @@ export interface Ratio {
   rssPerViewer: number;
 }
 
+/**
+ * Packets one monitor publishes before the edge's per-packet path runs as
+ * optimized code: `--trace-opt` at 25 fps (2026-12-01) put the last of it
+ * (the read callback, `gapBefore`, `remember`) 84–105 s after the viewers joined.
+ */
+const WARM_PACKETS = 2_500;
+
 export async function fanout(o: BenchOptions): Promise<FanoutResults> {
   const loads: { monitors: number; viewersPerMonitor: number; baselines: boolean }[] = [
     ...o.viewers.map((v) => ({ monitors: 1, viewersPerMonitor: v, baselines: o.baselineViewers.includes(v) })),
     ...(o.grid ? [{ ...o.grid, baselines: o.baselineViewers.length > 0 }] : []),
   ];
   const points: PointResult[] = [];
+  if (o.systems.includes('zmcast') && o.viewers.length > 0 && o.warmup * o.fps < WARM_PACKETS) {
+    o.log(`  note: V8 optimizes the edge's per-packet code after about ${WARM_PACKETS} packets of a monitor (${Math.round(WARM_PACKETS / o.fps)} s at ${o.fps} fps); ` +
+      `with --warmup ${o.warmup} the one-monitor points measure an edge still warming up (docs/performance.md, "steady state")`);
+  }
   // Only a run that asks for edge counts (other than the default single edge) reports per-edge shares.
   const perEdge = o.edges.some((n) => n !== 1);
   const edgeCounts = perEdge ? o.edges : [1];
