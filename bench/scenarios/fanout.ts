@@ -28,7 +28,7 @@ export interface Ratio {
  * optimized code: `--trace-opt` at 25 fps (2026-12-01) put the last of it
  * (the read callback, `gapBefore`, `remember`) 84–105 s after the viewers joined.
  */
-const WARM_PACKETS = 2_500;
+const WARM_PACKETS = 2_600;
 
 export async function fanout(o: BenchOptions): Promise<FanoutResults> {
   const loads: { monitors: number; viewersPerMonitor: number; baselines: boolean }[] = [
