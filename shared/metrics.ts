@@ -56,6 +56,13 @@ export const edgeMetrics = once(() => ({
   coalescedFrames: new Counter({ name: 'zmcast_edge_coalesced_frames_total', help: 'Frames written by those writes: frames ÷ writes is how many shared a write', registers: [registry] }),
   nativeWrites: new Counter({ name: 'zmcast_edge_native_writes_total', help: 'Frames given to the native fan-out writer (edge.nativeWrites)', registers: [registry] }),
   nativeLeftovers: new Counter({ name: 'zmcast_edge_native_write_leftovers_total', help: 'Of those, frames a socket did not take whole: the rest went through socket.write and its queue', registers: [registry] }),
+  packetMemory: new Counter({
+    name: 'zmcast_edge_packet_memory_total',
+    help: 'Memory taken for packets read: reused (given back by a GOP) or new (allocated; V8 counts it towards its next full GC)',
+    labelNames: ['source'],
+    registers: [registry],
+  }),
+  packetMemoryIdle: new Gauge({ name: 'zmcast_edge_packet_memory_idle_bytes', help: 'Packet memory given back and kept for reuse', registers: [registry] }),
   streamLength: new Gauge({ name: 'zmcast_edge_stream_length', help: 'Entries in the monitor stream (queue depth)', labelNames: ['monitor'], registers: [registry] }),
   readerLag: new Gauge({ name: 'zmcast_edge_reader_lag_seconds', help: 'Age of the newest packet when the edge read it', labelNames: ['monitor'], registers: [registry] }),
   readerReconnects: new Counter({ name: 'zmcast_edge_reader_reconnects_total', help: 'Redis reader errors followed by a retry', registers: [registry] }),

@@ -7,9 +7,12 @@ import { decodeHeader, packetPayload, NO_TIMESTAMP, type PacketHeader } from '..
 import { CONTENT_TYPES, type CodecConfig } from '../../shared/codec.js';
 import type { PayloadMeta, RequestId } from '../../shared/protocol.js';
 import { binaryFrame, textFrame, type Frame } from './frame.js';
+import { giveBack, memoryOf, pin } from './packet-memory.js';
 
 export class CachedPacket {
   readonly header: PacketHeader;
+  /** Its memory went back for reuse (packet-memory.ts): a use after that is a bug, and throws. */
+  private released = false;
   private zmcastFrames: readonly [Frame] | null = null;
   private zmBytes: Frame | null = null;
   private zmMeta: Map<RequestId | undefined, Frame> | null = null;
@@ -35,11 +38,13 @@ export class CachedPacket {
 
   /** The same frame as the list every viewer's write takes (one array per packet, not one per viewer). */
   zmcastList(): readonly [Frame] {
+    if (this.released) throw new UseAfterRelease(this.id);
     return (this.zmcastFrames ??= [binaryFrame(this.raw)]);
   }
 
   /** ZoneMinder draft: a JSON metadata text frame, then the codec bytes (keyframes carry extradata first). */
   zoneminder(requestId?: RequestId): [Frame, Frame] {
+    if (this.released) throw new UseAfterRelease(this.id);
     this.zmBytes ??= binaryFrame(this.zmPayload());
     this.zmMeta ??= new Map();
     let meta = this.zmMeta.get(requestId);
@@ -49,6 +54,19 @@ export class CachedPacket {
       if (this.zmMeta.size < 8) this.zmMeta.set(requestId, meta);
     }
     return [meta, this.zmBytes];
+  }
+
+  /** Something will hold this packet past its channel's GOP (a one-shot request): its memory is never reused. */
+  pin(): void {
+    pin(memoryOf(this.raw));
+  }
+
+  /** Its channel is done with it: its memory goes back for reuse, unless something may still hold it. */
+  release(): void {
+    const memory = memoryOf(this.raw);
+    if (memory === undefined || memory.pinned) return;
+    this.released = true;
+    giveBack(this.raw);
   }
 
   /** The codec bytes a player needs: extradata first on keyframes so each one decodes alone. */
@@ -80,5 +98,11 @@ export class CachedPacket {
     };
     if (requestId !== undefined) m.request_id = requestId;
     return m;
+  }
+}
+
+export class UseAfterRelease extends Error {
+  constructor(id: string) {
+    super(`packet ${id} used after its memory was given back for reuse`);
   }
 }

@@ -17,6 +17,8 @@ import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
 import { logger } from '../../shared/log.js';
 import { edgeMetrics } from '../../shared/metrics.js';
+import type { Frame } from './frame.js';
+import { pin } from './packet-memory.js';
 
 interface NativeFanout {
   writeAll(fds: Int32Array, data: Buffer, written: Int32Array): void;
@@ -54,7 +56,8 @@ export function useNativeWrites(wanted: boolean): boolean {
   return native !== null;
 }
 
-let wire: Buffer | null = null;
+/** The frame of the open batch. */
+let batchFrame: Frame | null = null;
 let open = false;
 /** Bumped per batch, so "is this socket in the open batch" is one field compare, not a Set. */
 let batchNo = 0;
@@ -96,13 +99,13 @@ export function beginFanout(): void {
  * Takes `frame` for `socket` into the open batch; false when it must be
  * written now (no batch, a TLS socket, something already queued, another frame).
  */
-export function takeForFanout(socket: Socket, frame: Buffer): boolean {
-  if (!open || (wire !== null && wire !== frame)) return false;
+export function takeForFanout(socket: Socket, frame: Frame): boolean {
+  if (!open || (batchFrame !== null && batchFrame !== frame)) return false;
   if (socket.writableLength > 0 || socket.destroyed) return false;
   const t = targetOf(socket);
   if (t.fd < 0) return false;
-  if (wire === null) batchNo++;
-  wire = frame;
+  if (batchFrame === null) batchNo++;
+  batchFrame = frame;
   t.batch = batchNo;
   batch.push(t);
   return true;
@@ -125,13 +128,13 @@ export function laneTarget(socket: Socket): Target | null {
  * (something queued, destroyed, held for a montage) go to `refused`, for the
  * channel to deliver the usual way. Returns how many it took.
  */
-export function takeLane<R extends { target: Target }>(riders: readonly R[], frame: Buffer, refused: R[]): number {
-  if (!open || (wire !== null && wire !== frame)) {
+export function takeLane<R extends { target: Target }>(riders: readonly R[], frame: Frame, refused: R[]): number {
+  if (!open || (batchFrame !== null && batchFrame !== frame)) {
     for (const r of riders) refused.push(r);
     return 0;
   }
-  if (wire === null) batchNo++;
-  wire = frame;
+  if (batchFrame === null) batchNo++;
+  batchFrame = frame;
   let taken = 0;
   for (let i = 0; i < riders.length; i++) {
     const t = riders[i].target;
@@ -180,10 +183,11 @@ export function flushFanoutBefore(socket: Socket): void {
 /** The packet has reached every viewer: write the batch. */
 export function endFanout(reopen = false): void {
   open = reopen;
-  const data = wire;
+  const f = batchFrame;
   const n = batch.length;
-  wire = null;
-  if (data === null || n === 0) return;
+  batchFrame = null;
+  if (f === null || n === 0) return;
+  const data = f.wire;
   if (fds.length < n) {
     fds = new Int32Array(n * 2);
     written = new Int32Array(n * 2);
@@ -205,5 +209,7 @@ export function endFanout(reopen = false): void {
   batch.length = 0;
   const m = edgeMetrics();
   m.nativeWrites.inc(n);
-  if (leftovers > 0) m.nativeLeftovers.inc(leftovers);
+  if (leftovers === 0) return;
+  m.nativeLeftovers.inc(leftovers);
+  pin(f.memory); // what a socket did not take is queued in Node, which keeps the memory it lies in
 }

@@ -5,6 +5,7 @@
  */
 import type { Socket } from 'node:net';
 import { flushFanoutBefore, takeForFanout } from './fanout-batch.js';
+import { memoryOf, pin, type PacketMemory } from './packet-memory.js';
 
 export interface Frame {
   /** The whole frame as it goes on the wire: header, then payload. */
@@ -13,33 +14,24 @@ export interface Frame {
   size: number;
   /** Bytes of the message itself (the frame less its header). */
   payloadBytes: number;
+  /** The packet memory the wire lies in (built in place), which a writer that may keep it pins; null for memory of its own. */
+  memory: PacketMemory | null;
 }
 
 const OP_TEXT = 0x1;
 const OP_BINARY = 0x2;
 
-/** Room for the longest frame header in front of a payload read from Redis, so its frame needs no copy. */
-const HEADROOM = 10;
-const withHeadroom = new WeakSet<ArrayBufferLike>();
-
-/**
- * A buffer for a payload that will be framed: the frame header goes in the
- * room in front of it, so the packet is copied once (from the socket read)
- * rather than twice, and the edge makes half the garbage per packet.
- */
-export function allocFramable(len: number): Buffer {
-  const whole = Buffer.allocUnsafeSlow(HEADROOM + len);
-  withHeadroom.add(whole.buffer);
-  return whole.subarray(HEADROOM);
-}
-
 function frame(opcode: number, payload: Buffer): Frame {
   const len = payload.length;
   const headerBytes = len < 126 ? 2 : len < 65536 ? 4 : 10;
   let wire: Buffer;
-  // In place only for the tail of a buffer from allocFramable (a packet read alone, or the last field of a
+  let inPlace: PacketMemory | null = null;
+  // In place only for the payload a packet's memory was read for (a packet read alone, or the last field of a
   // pushed entry, whose earlier fields are copied out), once: the bytes in front then hold this header.
-  if (payload.byteOffset >= HEADROOM && payload.byteOffset + len === payload.buffer.byteLength && withHeadroom.delete(payload.buffer)) {
+  const memory = memoryOf(payload);
+  if (memory !== undefined && memory.payloadAt === payload.byteOffset && payload.byteOffset + len === memory.payloadEnd) {
+    memory.payloadAt = -1;
+    inPlace = memory;
     wire = Buffer.from(payload.buffer, payload.byteOffset - headerBytes, headerBytes + len);
   } else {
     // One copy of the payload per packet buys one plain write per viewer instead of a corked
@@ -58,7 +50,7 @@ function frame(opcode: number, payload: Buffer): Frame {
     wire.writeUInt32BE(Math.floor(len / 2 ** 32), 2);
     wire.writeUInt32BE(len >>> 0, 6);
   }
-  return { wire, size: wire.length, payloadBytes: len };
+  return { wire, size: wire.length, payloadBytes: len, memory: inPlace };
 }
 
 export const binaryFrame = (payload: Buffer): Frame => frame(OP_BINARY, payload);
@@ -68,16 +60,18 @@ export const textFrame = (text: string): Frame => frame(OP_TEXT, Buffer.from(tex
  * Writes pre-built frames straight to the socket, or into the packet's
  * native fan-out batch (fanout-batch.ts). Safe beside ws's own sends
  * because permessage-deflate is off, so ws writes each message synchronously
- * and frames never interleave.
+ * and frames never interleave. Frames Node could not write at once stay
+ * queued in it, so their packet memory is pinned (packet-memory.ts).
  */
 export function writeFrames(socket: Socket, frames: readonly Frame[]): void {
-  if (frames.length === 1 && takeForFanout(socket, frames[0].wire)) return;
+  if (frames.length === 1 && takeForFanout(socket, frames[0])) return;
   flushFanoutBefore(socket);
   if (frames.length === 1) {
     socket.write(frames[0].wire);
-    return;
+  } else {
+    socket.cork();
+    for (const f of frames) socket.write(f.wire);
+    socket.uncork();
   }
-  socket.cork();
-  for (const f of frames) socket.write(f.wire);
-  socket.uncork();
+  if (socket.writableLength > 0) for (const f of frames) pin(f.memory);
 }

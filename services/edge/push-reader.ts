@@ -27,6 +27,7 @@ import { edgeMetrics } from '../../shared/metrics.js';
 import { logger } from '../../shared/log.js';
 import { readConnectionLike, type ReadConnection } from './read-connection.js';
 import { RespError } from './resp.js';
+import { payloadFrom } from './packet-memory.js';
 import { compareIds, type StreamEntry, type StreamFeed, type StreamFollower } from './stream-reader.js';
 
 /** Entries per read while catching up. */
@@ -320,7 +321,7 @@ export function decodePushedEntry(message: Buffer): StreamEntry {
     const start = i + 1;
     const end = start + len;
     if (i === pos || end > message.length) throw new Error('truncated');
-    parts.push(end === message.length ? message.subarray(start) : Buffer.from(message.subarray(start, end)));
+    parts.push(end === message.length ? payloadFrom(message, start) : Buffer.from(message.subarray(start, end)));
     pos = end;
   }
   if (parts.length < 3 || parts.length % 2 === 0) throw new Error('not an id and field pairs');

@@ -21,7 +21,7 @@ import tls from 'node:tls';
 import { Redis } from 'ioredis';
 import { duplicate, isCluster, reconnectDelay, watchConnection, type RedisClient } from '../../shared/redis.js';
 import { encodeCommand, RespError, RespParser, type RespValue } from './resp.js';
-import { allocFramable } from './frame.js';
+import { allocPacket } from './packet-memory.js';
 import { writeNow } from './fanout-batch.js';
 import type { StreamEntry } from './stream-reader.js';
 
@@ -87,7 +87,7 @@ export class ReadConnection extends EventEmitter implements ReadLink {
   /** Commands sent while the connection was down, sent once it is ready. */
   private offline: { command: string; pending: Pending }[] = [];
   // Packets (anything of a kilobyte or more) are read into buffers their frame can be built in without a copy.
-  private readonly parser = new RespParser((reply) => this.onReply(reply), allocFramable, 1024);
+  private readonly parser = new RespParser((reply) => this.onReply(reply), allocPacket, 1024);
   private readonly readBuffer = Buffer.allocUnsafeSlow(256 * 1024);
 
   constructor(private readonly opts: ReadConnectionOptions) {

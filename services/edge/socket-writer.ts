@@ -15,6 +15,7 @@ import type { Socket } from 'node:net';
 import { edgeMetrics } from '../../shared/metrics.js';
 import { writeFrames, type Frame } from './frame.js';
 import { setDirect } from './fanout-batch.js';
+import { hold, letGo } from './packet-memory.js';
 
 export interface CoalesceLimits {
   /** Longest a montage socket's frame waits to share a write; 0 writes every frame at once. */
@@ -70,6 +71,7 @@ export class SocketWriter {
       return;
     }
     for (const f of frames) {
+      hold(f.memory); // maybe past its packet's GOP: its memory waits for the flush
       this.held.push(f);
       this.heldBytes += f.size;
     }
@@ -84,14 +86,17 @@ export class SocketWriter {
     this.held = [];
     this.heldBytes = 0;
     holding.delete(this);
-    if (this.socket.destroyed) return;
-    writeFrames(this.socket, frames);
-    this.m.coalescedWrites.inc();
-    this.m.coalescedFrames.inc(frames.length);
+    if (!this.socket.destroyed) {
+      writeFrames(this.socket, frames); // pins what Node queues
+      this.m.coalescedWrites.inc();
+      this.m.coalescedFrames.inc(frames.length);
+    }
+    for (const f of frames) letGo(f.memory);
   }
 
   /** The connection is gone: nothing held will be written. */
   discard(): void {
+    for (const f of this.held) letGo(f.memory);
     this.held = [];
     this.heldBytes = 0;
     holding.delete(this);

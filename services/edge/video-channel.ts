@@ -134,17 +134,18 @@ export class VideoChannel {
     return this.config;
   }
 
-  /** The latest keyframe, for one-shot requests; null before the first one. */
+  /** The latest keyframe, for one-shot requests (which hold it past the GOP, so it is pinned); null before the first one. */
   latestKeyframe(): CachedPacket | null {
-    return this.gop[0] ?? null;
+    const kf = this.gop[0] ?? null;
+    kf?.pin();
+    return kf;
   }
 
   private async load(): Promise<void> {
     const [configJson, kf, epoch] = await this.redis.hmget(this.keys.meta, 'config', 'kf', 'epoch');
     this.config = configJson ? configFromJson(JSON.parse(configJson) as CodecConfigJson) : null;
     this.epoch = epoch;
-    this.gop = [];
-    this.gopBytes = 0;
+    this.forgetGop();
     let from = '0-0';
     if (kf) {
       const entries = (await this.redis.xrangeBuffer(this.keys.video, kf, '+')) as StreamEntry[];
@@ -169,8 +170,7 @@ export class VideoChannel {
   private historyLost(): void {
     if (this.epoch === null) return;
     log.warn('Redis lost this monitor\'s history; viewers restart at the next keyframe', { monitor: this.monitorId, epoch: this.epoch });
-    this.gop = [];
-    this.gopBytes = 0;
+    this.forgetGop();
     this.last = null;
     this.tell(0, 'history_lost');
   }
@@ -191,8 +191,12 @@ export class VideoChannel {
       return;
     }
     const gap = this.gapBefore(packet);
-    this.remember(packet);
-    if (!fanOut) return;
+    const kept = this.remember(packet);
+    if (fanOut) this.fanOut(packet, gap);
+    if (!kept) packet.release();
+  }
+
+  private fanOut(packet: CachedPacket, gap: number): void {
     const now = Date.now();
     const delay = now - packet.header.captureTime;
     this.m.packets.inc({ monitor: this.label });
@@ -214,7 +218,7 @@ export class VideoChannel {
     try {
       if (this.riders.length > 0) {
         const frame = packet.zmcast();
-        const taken = takeLane(this.riders, frame.wire, this.refused);
+        const taken = takeLane(this.riders, frame, this.refused);
         writes += taken;
         bytes += taken * frame.size;
         if (this.refused.length > 0) this.leaveLane();
@@ -286,19 +290,28 @@ export class VideoChannel {
     for (const sub of this.subscribers) sub.missed(count, reason);
   }
 
-  private remember(packet: CachedPacket): void {
+  /** Into the GOP if it belongs there; false when it does not, and the caller releases it once written. */
+  private remember(packet: CachedPacket): boolean {
     if (packet.keyframe) {
+      this.forgetGop();
       this.gop = [packet];
       this.gopBytes = packet.raw.length;
-      return;
+      return true;
     }
-    if (this.gop.length === 0) return;
+    if (this.gop.length === 0) return false;
     if (this.gop.length >= GOP_MAX_PACKETS || this.gopBytes + packet.raw.length > GOP_MAX_BYTES) {
-      this.gop = [];
-      this.gopBytes = 0;
-      return;
+      this.forgetGop();
+      return false;
     }
     this.gop.push(packet);
     this.gopBytes += packet.raw.length;
+    return true;
+  }
+
+  /** Drops the GOP; its packets' memory goes back for reuse (what a socket or a one-shot may still hold was pinned). */
+  private forgetGop(): void {
+    for (const packet of this.gop) packet.release();
+    this.gop = [];
+    this.gopBytes = 0;
   }
 }

@@ -137,14 +137,14 @@ describe('native fan-out writes', () => {
     const live = await pair();
     const f = binaryFrame(Buffer.alloc(1000, 7));
     beginFanout();
-    expect(takeForFanout(gone.server, f.wire)).toBe(true);
-    expect(takeForFanout(live.server, f.wire)).toBe(true);
+    expect(takeForFanout(gone.server, f)).toBe(true);
+    expect(takeForFanout(live.server, f)).toBe(true);
     gone.server.destroy();
     endFanout();
     await until(() => live.received.reduce((n, b) => n + b.length, 0) === f.size, 2000, 'the live viewer\'s frame');
     useNativeWrites(false);
     beginFanout();
-    expect(takeForFanout(live.server, f.wire)).toBe(false);
+    expect(takeForFanout(live.server, f)).toBe(false);
     endFanout();
     live.client.destroy();
   });

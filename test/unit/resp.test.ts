@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { encodeCommand, RespError, RespParser, type RespValue } from '../../services/edge/resp.js';
-import { allocFramable, binaryFrame } from '../../services/edge/frame.js';
+import { binaryFrame } from '../../services/edge/frame.js';
+import { allocPacket } from '../../services/edge/packet-memory.js';
 
 function parseChunks(chunks: Buffer[]): RespValue[] {
   const out: RespValue[] = [];
@@ -87,7 +88,7 @@ describe('packets read into framable buffers', () => {
     const bytes = Buffer.concat([Buffer.from('*2\r\n$1\r\np\r\n'), Buffer.from(`$${packet.length}\r\n`), packet, Buffer.from('\r\n')]);
     for (const chunks of [[bytes], [bytes.subarray(0, 5000), bytes.subarray(5000)]]) {
       const out: RespValue[] = [];
-      const parser = new RespParser((v) => out.push(v), allocFramable, 1024);
+      const parser = new RespParser((v) => out.push(v), allocPacket, 1024);
       for (const c of chunks) parser.feed(c);
       const [field, raw] = out[0] as Buffer[];
       expect(field.toString()).toBe('p');
