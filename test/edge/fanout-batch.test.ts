@@ -3,11 +3,11 @@
  * order, whether the kernel takes a frame whole, in part or not at all, and
  * whatever else the edge writes to the same socket meanwhile.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import net from 'node:net';
+import { describe, expect, it } from 'vitest';
 import { beginFanout, endFanout, flushFanoutBefore, takeForFanout, useNativeWrites, writeNow } from '../../services/edge/fanout-batch.js';
 import { binaryFrame, writeFrames } from '../../services/edge/frame.js';
 import { until } from '../helpers/wait.js';
+import { socketPairs, type Pair } from '../helpers/socket-pairs.js';
 import { registry } from '../../shared/metrics.js';
 
 async function counter(name: string): Promise<number> {
@@ -15,35 +15,7 @@ async function counter(name: string): Promise<number> {
   return metric?.values[0]?.value ?? 0;
 }
 
-interface Pair {
-  server: net.Socket;
-  client: net.Socket;
-  received: Buffer[];
-}
-
-let listener: net.Server;
-const accepted: net.Socket[] = [];
-
-beforeAll(async () => {
-  listener = net.createServer((s) => accepted.push(s));
-  await new Promise<void>((r) => listener.listen(0, '127.0.0.1', r));
-});
-
-afterAll(async () => {
-  useNativeWrites(true);
-  for (const s of accepted) s.destroy();
-  await new Promise((r) => listener.close(r));
-});
-
-async function pair(read = true): Promise<Pair> {
-  const before = accepted.length;
-  const client = net.connect((listener.address() as net.AddressInfo).port, '127.0.0.1');
-  const received: Buffer[] = [];
-  if (read) client.on('data', (d) => received.push(d));
-  else client.pause();
-  await until(() => accepted.length > before, 2000, 'the connection');
-  return { server: accepted[accepted.length - 1], client, received };
-}
+const pair = socketPairs();
 
 function packets(n: number, size: number): Buffer[] {
   return Array.from({ length: n }, (_, i) => Buffer.alloc(size, i + 1));

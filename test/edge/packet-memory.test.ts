@@ -4,8 +4,8 @@
  * past its call pins it first. Real sockets: whether Node queues a write is
  * what decides.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import net from 'node:net';
+import { describe, expect, it } from 'vitest';
+import type net from 'node:net';
 import { allocPacket, giveBack, memoryOf, pin, POISON } from '../../services/edge/packet-memory.js';
 import { binaryFrame, writeFrames } from '../../services/edge/frame.js';
 import { beginFanout, endFanout, takeForFanout, useNativeWrites } from '../../services/edge/fanout-batch.js';
@@ -14,7 +14,7 @@ import { CachedPacket, UseAfterRelease } from '../../services/edge/cached-packet
 import { decodePushedEntry } from '../../services/edge/push-reader.js';
 import { decodeHeader, encodePacket, NO_TIMESTAMP } from '../../shared/packet.js';
 import { metricValue } from '../helpers/metrics.js';
-import { until } from '../helpers/wait.js';
+import { socketPairs } from '../helpers/socket-pairs.js';
 
 /** A packet as the edge reads it: its bytes copied into packet memory. */
 function readPacket(sequence: number, size = 20_000, keyframe = false): Buffer {
@@ -131,29 +131,7 @@ describe('a packet released by its channel', () => {
 });
 
 describe('writers pin what they may keep', () => {
-  let listener: net.Server;
-  const accepted: net.Socket[] = [];
-  beforeAll(async () => {
-    listener = net.createServer((s) => accepted.push(s));
-    await new Promise<void>((r) => listener.listen(0, '127.0.0.1', r));
-  });
-  afterAll(async () => {
-    useNativeWrites(true);
-    for (const s of accepted) s.destroy();
-    await new Promise((r) => listener.close(r));
-  });
-
-  /** The edge's end of a connection whose client reads (or, paused, lets the kernel's buffers fill). */
-  async function socket(reading: boolean): Promise<{ server: net.Socket; client: net.Socket }> {
-    const before = accepted.length;
-    const client = net.connect((listener.address() as net.AddressInfo).port, '127.0.0.1');
-    if (reading) client.on('data', () => undefined);
-    else client.pause();
-    await until(() => accepted.length > before, 2000, 'the connection');
-    const server = accepted[accepted.length - 1];
-    server.on('error', () => undefined); // the client goes away with data still queued for it
-    return { server, client };
-  }
+  const pair = socketPairs();
 
   /** Writes frames until the socket queues: the kernel's buffers are full. */
   function fill(server: net.Socket): void {
@@ -164,8 +142,8 @@ describe('writers pin what they may keep', () => {
   for (const native of [true, false]) {
     it(`pin nothing the kernel took at once, and a frame Node queued (${native ? 'native batch' : 'socket.write'})`, async () => {
       useNativeWrites(native);
-      const open = await socket(true);
-      const stuck = await socket(false);
+      const open = await pair(true);
+      const stuck = await pair(false);
       const taken = binaryFrame(readPacket(9));
       beginFanout();
       writeFrames(open.server, [taken]);
@@ -185,8 +163,8 @@ describe('writers pin what they may keep', () => {
 
   it('pin a frame of the native batch a socket did not take whole', async () => {
     useNativeWrites(true);
-    const open = await socket(true);
-    const stuck = await socket(false);
+    const open = await pair(true);
+    const stuck = await pair(false);
     const small = binaryFrame(readPacket(11));
     beginFanout();
     expect(takeForFanout(open.server, small)).toBe(true);
@@ -205,7 +183,7 @@ describe('writers pin what they may keep', () => {
   });
 
   it('let a montage hold frames for its coalescing window: memory given back meanwhile goes back after the flush', async () => {
-    const s = await socket(true);
+    const s = await pair(true);
     const writer = new SocketWriter(s.server, { coalesceMs: 1000 });
     writer.videoStreams = 2;
     const raw = readPacket(13);
