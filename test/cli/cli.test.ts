@@ -111,7 +111,14 @@ describe('zmcast command line', () => {
     expect(await fetch(`http://127.0.0.1:${adminPort}/metrics`).then((r) => r.text())).toContain('zmcast_capture_packets_total');
     // The demo runs a picture worker too: snapshots work out of the box.
     expect(logs().find((l) => l.msg === 'started')).toHaveProperty('worker');
-    const snapshot = await fetch(`http://127.0.0.1:${port}/monitors/1/snapshot.jpg`);
+    // Just started, the camera or the worker may not be ready: 503 with Retry-After says so, and a client asks again.
+    const snapshot = await until(async () => {
+      const r = await fetch(`http://127.0.0.1:${port}/monitors/1/snapshot.jpg`);
+      if (r.status !== 503) return r;
+      expect(r.headers.get('retry-after')).toBeTruthy();
+      await r.arrayBuffer();
+      return undefined;
+    }, 15_000, 'a snapshot');
     expect([snapshot.status, snapshot.headers.get('content-type')]).toEqual([200, 'image/jpeg']);
     expect(Buffer.from(await snapshot.arrayBuffer()).subarray(0, 2)).toEqual(Buffer.from([0xff, 0xd8]));
 
